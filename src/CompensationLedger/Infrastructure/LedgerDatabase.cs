@@ -1,0 +1,107 @@
+using Npgsql;
+
+namespace CompensationLedger.Infrastructure;
+
+/// <summary>
+/// Where the ledger's PostgreSQL is. With <c>ConnectionStrings:Ledger</c> configured, that server;
+/// without it, an embedded cluster that this process starts from the installed PostgreSQL binaries,
+/// keeps under <see cref="DefaultDataDirectory"/> (or <c>Ledger:EmbeddedPostgres:DataDirectory</c>)
+/// between runs, and stops when the service stops. Resolved on first use, so commands that need
+/// no database (minting a token) never start one.
+/// </summary>
+public sealed class LedgerDatabase(IConfiguration configuration, ILogger<LedgerDatabase> logger) : IDisposable
+{
+    public const string ConnectionStringKey = "Ledger";
+    public const int DefaultEmbeddedPort = 54329;
+    private readonly Lock _gate = new();
+    private string? _connectionString;
+    private LocalPostgresCluster? _embedded;
+
+    public static string DefaultDataDirectory =>
+        Environment.UserName == "root"
+            ? "/var/lib/compensation-ledger/postgres"
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share", "compensation-ledger", "postgres");
+
+    public bool IsEmbedded => _embedded is not null;
+
+    public string ConnectionString
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _connectionString ??= Resolve();
+            }
+        }
+    }
+
+    private string Resolve()
+    {
+        var configured = configuration.GetConnectionString(ConnectionStringKey);
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            NpgsqlConnectionStringBuilder parsed;
+            try
+            {
+                parsed = new NpgsqlConnectionStringBuilder(configured);
+            }
+            catch (ArgumentException e)
+            {
+                throw new LedgerDatabaseUnavailableException(
+                    $"ConnectionStrings:Ledger is not a valid PostgreSQL connection string ({e.Message}): fix it, or remove it to use the embedded PostgreSQL.", e);
+            }
+            EnsureReachable(configured, $"PostgreSQL at {parsed.Host}:{parsed.Port}/{parsed.Database}");
+            logger.LogInformation("Using the PostgreSQL configured in ConnectionStrings:Ledger ({Host}:{Port}/{Database})", parsed.Host, parsed.Port, parsed.Database);
+            return configured;
+        }
+
+        var dataDirectory = configuration["Ledger:EmbeddedPostgres:DataDirectory"] is { Length: > 0 } dir ? dir : DefaultDataDirectory;
+        var port = configuration.GetValue("Ledger:EmbeddedPostgres:Port", DefaultEmbeddedPort);
+        logger.LogInformation("No ConnectionStrings:Ledger configured: starting the embedded PostgreSQL (data in {DataDirectory}, port {Port})", dataDirectory, port);
+        try
+        {
+            _embedded = LocalPostgresCluster.StartPersistent(dataDirectory, port);
+            _embedded.EnsureDatabaseAsync("ledger").GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not LedgerDatabaseUnavailableException)
+        {
+            throw new LedgerDatabaseUnavailableException(
+                $"The embedded PostgreSQL in {dataDirectory} could not start ({e.Message}): set ConnectionStrings__Ledger to a PostgreSQL server, or install PostgreSQL with 'apt-get install postgresql'.", e);
+        }
+        catch (LedgerDatabaseUnavailableException e)
+        {
+            throw new LedgerDatabaseUnavailableException(
+                $"The embedded PostgreSQL in {dataDirectory} could not start: set ConnectionStrings__Ledger to a PostgreSQL server, or install PostgreSQL with 'apt-get install postgresql' ({e.Message}).", e);
+        }
+        if (_embedded.Adopted)
+            logger.LogInformation("Embedded PostgreSQL in {DataDirectory} on 127.0.0.1:{Port} was already running (another process started it); using it and leaving it running",
+                _embedded.DataDirectory, _embedded.Port);
+        else
+            logger.LogInformation("Embedded PostgreSQL {Version} is running from {Bin} with data in {DataDirectory} on 127.0.0.1:{Port}; it stops when the service stops",
+                Path.GetFileName(Path.GetDirectoryName(_embedded.BinDirectory)), _embedded.BinDirectory, _embedded.DataDirectory, _embedded.Port);
+        return _embedded.ConnectionString("ledger");
+    }
+
+    private static void EnsureReachable(string connectionString, string description)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 5, Pooling = false };
+        try
+        {
+            using var connection = new NpgsqlConnection(builder.ConnectionString);
+            connection.Open();
+        }
+        catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or InvalidOperationException or TimeoutException)
+        {
+            throw new LedgerDatabaseUnavailableException(
+                $"Cannot connect to {description} ({e.Message}): start that server or correct ConnectionStrings__Ledger, or remove it to use the embedded PostgreSQL.", e);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_embedded is null) return;
+        if (!_embedded.Adopted) logger.LogInformation("Stopping the embedded PostgreSQL in {DataDirectory}", _embedded.DataDirectory);
+        _embedded.Dispose();
+        _embedded = null;
+    }
+}

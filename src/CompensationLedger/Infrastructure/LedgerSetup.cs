@@ -1,0 +1,147 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CompensationLedger.Cases;
+using JasperFx;
+using JasperFx.CodeGeneration;
+using JasperFx.Events.Projections;
+using Marten;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using NodaTime;
+using Npgsql;
+using Scalar.AspNetCore;
+using Weasel.Core;
+using Wolverine;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+namespace CompensationLedger.Infrastructure;
+
+public static class LedgerSetup
+{
+    /// <summary>Marten's schema for documents and events; Wolverine keeps its envelopes in <see cref="WolverineSchema"/>.</summary>
+    public const string Schema = "ledger";
+    public const string WolverineSchema = "wolverine";
+
+    public static WebApplicationBuilder AddLedger(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        var configuration = builder.Configuration;
+        var production = builder.Environment.IsProduction();
+
+        services.AddSingleton<IClock>(SystemClock.Instance);
+        services.AddSingleton<LedgerDatabase>();
+
+        services.AddMarten(sp =>
+            {
+                var database = sp.GetRequiredService<LedgerDatabase>();
+                var options = new StoreOptions();
+                var dataSource = new NpgsqlDataSourceBuilder(database.ConnectionString);
+                dataSource.UseNodaTime();
+                options.Connection(dataSource.Build());
+                options.DatabaseSchemaName = Schema;
+                options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase, json => json.ConfigureLedgerJson());
+                options.UseLedgerNodaTime();
+                options.Events.StreamIdentity = JasperFx.Events.StreamIdentity.AsGuid;
+                options.Events.MetadataConfig.HeadersEnabled = false;
+
+                // Read models kept in the same transaction as the events that change them.
+                options.Projections.Snapshot<FraudCase>(SnapshotLifecycle.Inline);
+                options.Schema.For<FraudCase>().Index(c => c.OpenedAt);
+
+                options.Storage.ExtendedSchemaObjects.Add(IdempotencyMiddleware.Table(Schema));
+
+                // Production never creates or alters schema objects: the numbered scripts in migrations/ do (see README).
+                options.AutoCreateSchemaObjects = production ? AutoCreate.None : AutoCreate.CreateOrUpdate;
+                return options;
+            })
+            .UseLightweightSessions()
+            .IntegrateWithWolverine(wolverine => wolverine.MessageStorageSchemaName = WolverineSchema);
+
+        builder.Host.UseWolverine(opts =>
+        {
+            opts.ApplicationAssembly = typeof(LedgerSetup).Assembly;
+            opts.UseRuntimeCompilation();
+            opts.CodeGeneration.TypeLoadMode = TypeLoadMode.Dynamic;
+            opts.Policies.AutoApplyTransactions();
+            // Everything that touches money goes through durable queues and the transactional outbox.
+            opts.Policies.UseDurableLocalQueues();
+            opts.Policies.UseDurableOutboxOnAllSendingEndpoints();
+            opts.Durability.Mode = configuration.GetValue("Ledger:Durability:Solo", !production) ? DurabilityMode.Solo : DurabilityMode.Balanced;
+            if (production) opts.AutoBuildMessageStorageOnStartup = AutoCreate.None;
+        });
+
+        services.AddWolverineHttp();
+        services.ConfigureHttpJsonOptions(json => ConfigureApiJson(json.SerializerOptions));
+        services.AddProblemDetails(problems => problems.CustomizeProblemDetails = context =>
+        {
+            // Wolverine.Http answers unreadable JSON itself; give it the same shape as every other 400: the fields, named.
+            if (context.ProblemDetails is { Status: 400, Title: "Invalid JSON format", Detail: { } jsonMessage })
+            {
+                var errors = LedgerExceptionHandler.JsonErrors(jsonMessage);
+                context.ProblemDetails.Type = Problems.TypeBase + "validation";
+                context.ProblemDetails.Title = "The request is invalid.";
+                context.ProblemDetails.Detail = $"Check these fields: {string.Join(", ", errors.Keys)}.";
+                context.ProblemDetails.Extensions["errors"] = errors;
+                context.ProblemDetails.Extensions["code"] = "validation";
+                context.ProblemDetails.Extensions.Remove("lineNumber");
+                context.ProblemDetails.Extensions.Remove("bytePositionInLine");
+            }
+            context.ProblemDetails.Instance ??= context.HttpContext.Request.Path;
+            context.ProblemDetails.Extensions.TryAdd("traceId", context.HttpContext.TraceIdentifier);
+            if (context.ProblemDetails.Status is { } status && !context.ProblemDetails.Extensions.ContainsKey("code"))
+                context.ProblemDetails.Extensions["code"] = status switch
+                {
+                    401 => "not-signed-in",
+                    403 => "forbidden",
+                    404 => "not-found",
+                    405 => "method-not-allowed",
+                    415 => "unsupported-media-type",
+                    _ => "http-" + status,
+                };
+            if (context.ProblemDetails.Status == 401) context.ProblemDetails.Detail ??= "Sign in: send a staff bearer token (see README: mint-token).";
+            if (context.ProblemDetails.Status == 403) context.ProblemDetails.Detail ??= "Your roles do not allow this.";
+        });
+        services.AddExceptionHandler<LedgerExceptionHandler>();
+        services.AddLedgerSecurity(configuration);
+        services.AddLedgerOpenApi();
+        services.AddHostedService<Demo.DemoSeedOnStart>();
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+        return builder;
+    }
+
+    /// <summary>HTTP JSON: the ledger's shape, strict about what clients send.</summary>
+    public static void ConfigureApiJson(JsonSerializerOptions json)
+    {
+        json.ConfigureLedgerJson();
+        json.NumberHandling = JsonNumberHandling.Strict;
+        json.RespectNullableAnnotations = true;
+        json.RespectRequiredConstructorParameters = true;
+        json.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+        json.AllowTrailingCommas = false;
+    }
+
+    public static WebApplication UseLedger(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseMiddleware<IdempotencyMiddleware>();
+
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).AllowAnonymous();
+        app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+        app.MapScalarApiReference("/docs", scalar => scalar
+                .WithTitle("CompensationLedger API")
+                .WithOpenApiRoutePattern("/openapi/{documentName}.json"))
+            .AllowAnonymous();
+        app.MapGet("/", () => Results.Redirect("/docs")).AllowAnonymous().ExcludeFromDescription();
+
+        app.MapWolverineEndpoints(http =>
+        {
+            http.WarmUpRoutes = RouteWarmup.Lazy;
+            http.RejectUnparseableQueryValues = true;
+        });
+        return app;
+    }
+}

@@ -1,0 +1,76 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+using NodaTime;
+
+namespace CompensationLedger.Infrastructure;
+
+/// <summary>
+/// OpenAPI at /openapi/v1.json with real schemas for NodaTime types (ISO strings) and money
+/// (a decimal amount and an ISO 4217 code), and the bearer scheme staff sign in with.
+/// </summary>
+public static class OpenApiSetup
+{
+    public static IServiceCollection AddLedgerOpenApi(this IServiceCollection services) =>
+        services.AddOpenApi("v1", options =>
+        {
+            options.AddDocumentTransformer((document, _, _) =>
+            {
+                document.Info = new OpenApiInfo
+                {
+                    Title = "CompensationLedger API",
+                    Version = "v1",
+                    Description = "The ledger of a fund that compensates buyers defrauded by fake suppliers: fraud cases, claims, payouts and reports. "
+                                  + "Staff sign in with a bearer token (JWT) carrying a name and roles; buyers use their claim reference and access code.",
+                };
+                document.Components ??= new OpenApiComponents();
+                document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+                document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
+                {
+                    Type = SecuritySchemeType.Http,
+                    Scheme = "bearer",
+                    BearerFormat = "JWT",
+                    Description = "A staff token with a 'name' claim and 'role' claims (investigator, claims-handler, claims-approver, finance, auditor).",
+                };
+                document.Security ??= [];
+                document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] });
+                return Task.CompletedTask;
+            });
+
+            options.AddSchemaTransformer((schema, context, _) =>
+            {
+                var type = Nullable.GetUnderlyingType(context.JsonTypeInfo.Type) ?? context.JsonTypeInfo.Type;
+                if (type == typeof(LocalDate)) Iso(schema, "date", "2011-03-15");
+                else if (type == typeof(Instant)) Iso(schema, "date-time", "2011-04-11T08:00:00Z");
+                else if (type == typeof(LocalDateTime)) Iso(schema, null, "2011-04-11T08:00:00", @"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$");
+                else if (type == typeof(Duration)) Iso(schema, null, "1:00:00:00", null);
+                else if (type == typeof(decimal))
+                {
+                    schema.Type = JsonSchemaType.Number;
+                    schema.Format = "decimal";
+                    schema.Pattern = null;
+                }
+                else if (type == typeof(Money))
+                {
+                    schema.Description = "Money: a decimal amount (no more decimal places than ISO 4217 allows for the currency: USD 2, JPY 0) and a currency code.";
+                    schema.Required = new HashSet<string> { "amount", "currency" };
+                    if (schema.Properties?.TryGetValue("currency", out var currency) == true && currency is OpenApiSchema c)
+                    {
+                        c.Pattern = "^[A-Z]{3}$";
+                        c.Description = "ISO 4217 code, e.g. USD, EUR, JPY.";
+                    }
+                    schema.Examples = [new JsonObject { ["amount"] = 1400.00m, ["currency"] = "USD" }];
+                }
+                return Task.CompletedTask;
+            });
+        });
+
+    private static void Iso(OpenApiSchema schema, string? format, string example, string? pattern = null)
+    {
+        schema.Type = JsonSchemaType.String;
+        schema.Format = format;
+        schema.Pattern = pattern;
+        schema.Properties?.Clear();
+        schema.Examples = [JsonValue.Create(example)];
+    }
+}

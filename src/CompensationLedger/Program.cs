@@ -1,0 +1,23 @@
+using CompensationLedger.Infrastructure;
+using JasperFx;
+
+try
+{
+    var builder = WebApplication.CreateBuilder(args);
+    if (args is [MintToken.Command, .. var options]) return MintToken.Run(options, builder.Configuration);
+
+    // Logs go to standard error so that commands (db-patch, seed-demo) keep standard output for their results.
+    builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
+    builder.AddLedger();
+    var app = builder.Build();
+    app.UseLedger();
+    return await app.RunJasperFxCommands(args);
+}
+catch (Exception e) when (StartupFailure.Explain(e) is { } sentence)
+{
+    await Console.Error.WriteLineAsync(sentence);
+    return 1;
+}
+
+/// <summary>The entry point; public so the integration tests can host it.</summary>
+public partial class Program;
