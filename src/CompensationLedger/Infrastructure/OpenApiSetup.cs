@@ -37,6 +37,43 @@ public static class OpenApiSetup
                 return Task.CompletedTask;
             });
 
+            options.AddOperationTransformer((operation, context, _) =>
+            {
+                var metadata = context.Description.ActionDescriptor.EndpointMetadata;
+                operation.Responses ??= new OpenApiResponses();
+                if (metadata.OfType<Microsoft.AspNetCore.Authorization.IAllowAnonymous>().Any())
+                {
+                    operation.Security = [];
+                }
+                else
+                {
+                    var roles = metadata.OfType<Microsoft.AspNetCore.Authorization.IAuthorizeData>()
+                        .SelectMany(a => (a.Roles ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                        .Distinct().ToArray();
+                    operation.Description = $"Roles: {(roles.Length > 0 ? string.Join(", ", roles) : "any staff")}." +
+                                            (operation.Description is { Length: > 0 } d && !d.Contains('_', StringComparison.Ordinal) ? " " + d : "");
+                    Problem(operation, "401", "Not signed in: no or an invalid bearer token.");
+                    Problem(operation, "403", "Signed in, but no role that allows this.");
+                }
+                if (string.Equals(context.Description.HttpMethod, "POST", StringComparison.OrdinalIgnoreCase))
+                {
+                    operation.Parameters ??= [];
+                    operation.Parameters.Add(new OpenApiParameter
+                    {
+                        Name = IdempotencyMiddleware.Header,
+                        In = ParameterLocation.Header,
+                        Required = false,
+                        Description = "Makes a retry safe: the same key with the same body returns the first response and changes nothing; with another body it is 422.",
+                        Schema = new OpenApiSchema { Type = JsonSchemaType.String, MaxLength = IdempotencyMiddleware.MaxKeyLength },
+                    });
+                    Problem(operation, "409", "Refused by a business rule (wrong state, already done, four eyes); the code says which.");
+                    Problem(operation, "422", "The Idempotency-Key was already used with a different request.");
+                }
+                if (context.Description.ParameterDescriptions.Any(p => p.Source.Id == "Path")) Problem(operation, "404", "No such resource.");
+                Problem(operation, "400", "Invalid input; 'errors' names each field.");
+                return Task.CompletedTask;
+            });
+
             options.AddSchemaTransformer((schema, context, _) =>
             {
                 var type = Nullable.GetUnderlyingType(context.JsonTypeInfo.Type) ?? context.JsonTypeInfo.Type;
@@ -64,6 +101,19 @@ public static class OpenApiSetup
                 return Task.CompletedTask;
             });
         });
+
+    private static void Problem(OpenApiOperation operation, string status, string description)
+    {
+        if (operation.Responses!.ContainsKey(status)) return;
+        operation.Responses[status] = new OpenApiResponse
+        {
+            Description = description,
+            Content = new Dictionary<string, OpenApiMediaType>
+            {
+                ["application/problem+json"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.Object, Description = "RFC 9457 problem details with a stable 'code'." } },
+            },
+        };
+    }
 
     private static void Iso(OpenApiSchema schema, string? format, string example, string? pattern = null)
     {
