@@ -1,0 +1,84 @@
+using CompensationLedger.Infrastructure;
+using CompensationLedger.IntegrationTests.Cases;
+
+namespace CompensationLedger.IntegrationTests.Infrastructure;
+
+public sealed class IdempotencyTests(LedgerApp app) : IntegrationTest(app)
+{
+    [Fact]
+    public async Task repeating_a_request_with_the_same_key_returns_the_first_answer_and_appends_nothing()
+    {
+        var client = App.Client("ivy", Roles.Investigator);
+        var first = await client.PostJson("/api/cases", CaseApi.PutianLike(), idempotencyKey: "open-putian-1");
+        await first.ShouldBe(201);
+        var firstBody = await first.Content.ReadAsStringAsync();
+        var events = await App.EventCount();
+
+        var repeat = await client.PostJson("/api/cases", CaseApi.PutianLike(), idempotencyKey: "open-putian-1");
+
+        await repeat.ShouldBe(201);
+        (await repeat.Content.ReadAsStringAsync()).ShouldBe(firstBody);
+        repeat.Headers.Location.ShouldBe(first.Headers.Location);
+        repeat.Headers.GetValues(IdempotencyMiddleware.ReplayedHeader).ShouldBe(["true"]);
+        (await App.EventCount()).ShouldBe(events);
+    }
+
+    [Fact]
+    public async Task the_same_key_with_another_body_is_refused_and_changes_nothing()
+    {
+        var client = App.Client("ivy", Roles.Investigator);
+        await (await client.PostJson("/api/cases", CaseApi.PutianLike("First"), idempotencyKey: "k-1")).ShouldBe(201);
+        var events = await App.EventCount();
+
+        var other = await client.PostJson("/api/cases", CaseApi.PutianLike("Second"), idempotencyKey: "k-1");
+
+        var problem = await other.ShouldBeProblem(422);
+        problem.GetProperty("code").GetString().ShouldBe("idempotency-key-reused");
+        (await App.EventCount()).ShouldBe(events);
+    }
+
+    [Fact]
+    public async Task twenty_concurrent_requests_with_one_key_have_one_effect()
+    {
+        var client = App.Client("ivy", Roles.Investigator);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20)
+            .Select(_ => client.PostJson("/api/cases", CaseApi.PutianLike(), idempotencyKey: "burst")));
+
+        responses.ShouldAllBe(r => (int)r.StatusCode == 201);
+        var ids = await Task.WhenAll(responses.Select(async r => (await r.Json()).GetProperty("id").GetGuid()));
+        ids.Distinct().Count().ShouldBe(1);
+        (await App.EventCount()).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task keys_belong_to_the_person_who_sent_them()
+    {
+        await (await App.Client("ivy", Roles.Investigator).PostJson("/api/cases", CaseApi.PutianLike("Ivy's"), idempotencyKey: "shared")).ShouldBe(201);
+        await (await App.Client("ian", Roles.Investigator).PostJson("/api/cases", CaseApi.PutianLike("Ian's"), idempotencyKey: "shared")).ShouldBe(201);
+        (await App.EventCount()).ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task a_refused_request_is_remembered_too()
+    {
+        var client = App.Client("ivy", Roles.Investigator);
+        var caseId = await App.OpenCase();
+        var flag = new { accounts = new[] { new { platform = "DHgate.com", accountId = "x", displayName = "X" } } };
+
+        await (await client.PostJson($"/api/cases/{caseId}/supplier-accounts", flag, idempotencyKey: "flag-1")).ShouldBeProblem(409);
+        var repeat = await client.PostJson($"/api/cases/{caseId}/supplier-accounts", flag, idempotencyKey: "flag-1");
+
+        await repeat.ShouldBeProblem(409);
+        repeat.Headers.Contains(IdempotencyMiddleware.ReplayedHeader).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task an_overlong_key_is_invalid()
+    {
+        var problem = await (await App.Client("ivy", Roles.Investigator).PostJson("/api/cases", CaseApi.PutianLike(), idempotencyKey: new string('k', 201)))
+            .ShouldBeProblem(400);
+        problem.ErrorFields().ShouldBe([IdempotencyMiddleware.Header]);
+        (await App.EventCount()).ShouldBe(0);
+    }
+}
