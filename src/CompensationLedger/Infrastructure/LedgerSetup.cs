@@ -122,6 +122,9 @@ public static class LedgerSetup
 
     public static WebApplication UseLedger(this WebApplication app)
     {
+        // Fail at start, with one sentence, rather than at the first signed-in request.
+        _ = AuthSettings.From(app.Configuration).Key();
+
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
