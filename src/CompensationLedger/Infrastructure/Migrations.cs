@@ -12,7 +12,7 @@ namespace CompensationLedger.Infrastructure;
 public sealed record MigrationScript(int Number, string Name, string Sql)
 {
     /// <summary>SHA-256 of the script text (line endings normalised), so an applied script that is edited later is noticed.</summary>
-    public string Checksum { get; } = Convert.ToHexStringLower(
+    public string Checksum => Convert.ToHexStringLower(
         SHA256.HashData(Encoding.UTF8.GetBytes(Sql.Replace("\r\n", "\n", StringComparison.Ordinal))));
 }
 
