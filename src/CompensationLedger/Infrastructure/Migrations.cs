@@ -89,8 +89,12 @@ public sealed partial class LedgerMigrator(string connectionString, IClock clock
             $"No '{FolderName}' folder was found in {Directory.GetCurrentDirectory()} or above {AppContext.BaseDirectory}: pass --folder.");
     }
 
-    /// <summary>Applies every script not yet in the journal, in order; fails if an applied script has since been changed.</summary>
-    public async Task<MigrationRun> ApplyAsync(IReadOnlyList<MigrationScript> scripts, Action<string>? log = null, CancellationToken ct = default)
+    /// <summary>
+    /// Applies every script not yet in the journal, in order; fails if an applied script has since been changed.
+    /// With <paramref name="baselineThrough"/>, scripts numbered up to it that are not in the journal are recorded
+    /// as applied without running them: for a database whose schema was built before it had a journal.
+    /// </summary>
+    public async Task<MigrationRun> ApplyAsync(IReadOnlyList<MigrationScript> scripts, Action<string>? log = null, int? baselineThrough = null, CancellationToken ct = default)
     {
         var applied = new List<string>();
         var skipped = new List<string>();
@@ -128,14 +132,18 @@ public sealed partial class LedgerMigrator(string connectionString, IClock clock
                 }
 
                 var watch = Stopwatch.StartNew();
+                var baseline = script.Number <= baselineThrough;
                 await using var transaction = await connection.BeginTransactionAsync(ct);
                 try
                 {
-                    await Execute(connection, transaction, script.Sql, ct);
+                    if (!baseline) await Execute(connection, transaction, script.Sql, ct);
                 }
                 catch (PostgresException e)
                 {
-                    throw new InvalidOperationException($"{script.Name} failed and was rolled back: {e.MessageText} ({e.SqlState}).", e);
+                    var hint = e.SqlState == PostgresErrorCodes.DuplicateTable && journal.Count == 0
+                        ? " This database already has the schema but no journal: if db-assert finds no differences, record the scripts with --baseline NNNN."
+                        : "";
+                    throw new InvalidOperationException($"{script.Name} failed and was rolled back: {e.MessageText} ({e.SqlState}).{hint}", e);
                 }
                 await using (var record = new NpgsqlCommand(
                                  $"insert into {JournalSchema}.{JournalTable} (script, checksum, applied_at) values (@script, @checksum, @at)", connection, transaction))
@@ -146,6 +154,12 @@ public sealed partial class LedgerMigrator(string connectionString, IClock clock
                     await record.ExecuteNonQueryAsync(ct);
                 }
                 await transaction.CommitAsync(ct);
+                if (baseline)
+                {
+                    skipped.Add(script.Name);
+                    log?.Invoke($"Recorded {script.Name} as applied without running it (--baseline)");
+                    continue;
+                }
                 applied.Add(script.Name);
                 log?.Invoke($"Applied {script.Name} in {watch.ElapsedMilliseconds} ms");
             }
@@ -173,6 +187,10 @@ public sealed class MigrateInput : NetCoreInput
     [Description("The folder with the NNNN_name.sql scripts (default: ./migrations, else migrations/ next to or above the application)")]
     [FlagAlias("folder", true)]
     public string? FolderFlag { get; set; }
+
+    [Description("For a database whose schema was built before it had a migration journal: record the scripts numbered up to this one as applied without running them (check first with db-assert)")]
+    [FlagAlias("baseline", true)]
+    public int? BaselineFlag { get; set; }
 }
 
 [Description("Applies the numbered SQL scripts in migrations/ that the configured database (ConnectionStrings__Ledger) has not had yet, in order, each in its own transaction", Name = "migrate")]
@@ -190,7 +208,7 @@ public sealed class MigrateCommand : JasperFxAsyncCommand<MigrateInput>
             var target = new NpgsqlConnectionStringBuilder(database.ConnectionString);
             Console.WriteLine($"Migrating {target.Host}:{target.Port}/{target.Database} with {scripts.Count} script(s) from {folder}");
 
-            var run = await new LedgerMigrator(database.ConnectionString, clock).ApplyAsync(scripts, Console.WriteLine);
+            var run = await new LedgerMigrator(database.ConnectionString, clock).ApplyAsync(scripts, Console.WriteLine, input.BaselineFlag);
             Console.WriteLine(run.Applied.Count == 0
                 ? $"The database is up to date ({run.AlreadyApplied.Count} script(s) already applied)."
                 : $"Applied {run.Applied.Count} script(s); {run.AlreadyApplied.Count} were already applied.");

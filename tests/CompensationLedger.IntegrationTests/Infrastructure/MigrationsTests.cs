@@ -106,6 +106,30 @@ public sealed class MigrationsTests(LedgerApp app)
     }
 
     [Fact]
+    public async Task Baseline_records_scripts_for_a_database_that_already_has_the_schema_without_running_them()
+    {
+        var scripts = Scripts();
+        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations");
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            // A database built before it had a journal (by db-apply, say).
+            await connection.OpenAsync();
+            foreach (var script in scripts)
+            {
+                await using var command = new NpgsqlCommand(script.Sql, connection);
+                await command.ExecuteNonQueryAsync();
+            }
+        }
+        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
+
+        (await Should.ThrowAsync<InvalidOperationException>(() => migrator.ApplyAsync(scripts))).Message.ShouldContain("--baseline");
+        var baselined = await migrator.ApplyAsync(scripts, baselineThrough: scripts[^1].Number);
+        baselined.Applied.ShouldBeEmpty();
+        baselined.AlreadyApplied.ShouldBe(scripts.Select(s => s.Name));
+        (await migrator.ApplyAsync(scripts)).Applied.ShouldBeEmpty();
+    }
+
+    [Fact]
     public void Migration_files_are_numbered_and_the_numbers_are_unique()
     {
         var folder = Directory.CreateTempSubdirectory("ledger-migrations-");
