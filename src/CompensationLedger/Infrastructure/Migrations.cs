@@ -169,7 +169,8 @@ public sealed partial class LedgerMigrator(string connectionString, IClock clock
         }
         finally
         {
-            await Execute(connection, null, UnlockSql, CancellationToken.None);
+            // A broken connection has lost the lock with the session; do not hide the original error behind this one.
+            if (connection.State == System.Data.ConnectionState.Open) await Execute(connection, null, UnlockSql, CancellationToken.None);
         }
         return new MigrationRun(applied, skipped);
     }
