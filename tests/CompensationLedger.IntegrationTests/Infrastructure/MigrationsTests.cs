@@ -1,0 +1,197 @@
+using CompensationLedger.Infrastructure;
+using JasperFx;
+using Marten;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using NodaTime;
+using NodaTime.Testing;
+using Npgsql;
+using Weasel.Core.Migrations;
+
+namespace CompensationLedger.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// The schema comes from migrations/*.sql alone: a fresh database built from them must match what
+/// Marten and Wolverine expect, so a model change without its migration fails here.
+/// </summary>
+[Collection(LedgerCollection.Name)]
+public sealed class MigrationsTests(LedgerApp app)
+{
+    private static readonly Instant Now = Instant.FromUtc(2026, 11, 25, 12, 0);
+
+    /// <summary>The scripts the test project copies from the repository's migrations/ folder.</summary>
+    private static IReadOnlyList<MigrationScript> Scripts() =>
+        LedgerMigrator.Load(Path.Combine(AppContext.BaseDirectory, LedgerMigrator.FolderName));
+
+    [Fact]
+    public async Task A_database_built_from_the_migrations_alone_matches_the_Marten_and_Wolverine_model()
+    {
+        var scripts = Scripts();
+        scripts.ShouldNotBeEmpty();
+        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations");
+
+        var run = await new LedgerMigrator(connectionString, new FakeClock(Now)).ApplyAsync(scripts);
+        run.Applied.ShouldBe(scripts.Select(s => s.Name));
+
+        await using var host = ProductionHost(connectionString);
+        ((StoreOptions)host.Services.GetRequiredService<IDocumentStore>().Options).AutoCreateSchemaObjects.ShouldBe(AutoCreate.None);
+        var differences = await Differences(host);
+        differences.ShouldBeEmpty(
+            "The model differs from a database built from migrations/*.sql: run migrations/new-migration.sh NAME, review and commit the script.\n"
+            + string.Join("\n", differences));
+    }
+
+    [Fact]
+    public async Task The_check_fails_for_a_document_type_that_has_no_migration()
+    {
+        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations");
+        await new LedgerMigrator(connectionString, new FakeClock(Now)).ApplyAsync(Scripts());
+
+        await using var host = ProductionHost(connectionString, services => services.ConfigureMarten(o => o.Schema.For<UnmigratedDocument>()));
+
+        var differences = await Differences(host);
+        differences.ShouldHaveSingleItem().ShouldContain("marten://store/");
+        differences[0].ShouldContain("mt_doc_migrationstests_unmigrateddocument");
+    }
+
+    [Fact]
+    public async Task Migrate_applies_each_script_once_and_records_it_in_the_journal()
+    {
+        var scripts = Scripts();
+        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations");
+        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
+
+        (await migrator.ApplyAsync(scripts)).Applied.Count.ShouldBe(scripts.Count);
+        var again = await migrator.ApplyAsync(scripts);
+        again.Applied.ShouldBeEmpty();
+        again.AlreadyApplied.ShouldBe(scripts.Select(s => s.Name));
+
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var read = new NpgsqlCommand(
+            $"select script, checksum, applied_at from {LedgerMigrator.JournalSchema}.{LedgerMigrator.JournalTable} order by script", connection);
+        await using var reader = await read.ExecuteReaderAsync();
+        var journal = new List<(string Script, string Checksum, DateTimeOffset At)>();
+        while (await reader.ReadAsync()) journal.Add((reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2)));
+        journal.Select(j => j.Script).ShouldBe(scripts.Select(s => s.Name));
+        journal.Select(j => j.Checksum).ShouldBe(scripts.Select(s => s.Checksum));
+        journal.ShouldAllBe(j => j.At == Now.ToDateTimeOffset());
+    }
+
+    [Fact]
+    public async Task Migrate_refuses_a_script_that_was_changed_after_it_was_applied_and_rolls_back_a_failing_one()
+    {
+        var scripts = Scripts();
+        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations");
+        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
+        await migrator.ApplyAsync(scripts);
+
+        var edited = scripts.Select((s, i) => i == 0 ? s with { Sql = s.Sql + "\n-- edited" } : s).ToList();
+        (await Should.ThrowAsync<InvalidOperationException>(() => migrator.ApplyAsync(edited))).Message.ShouldContain("changed after it was applied");
+
+        var broken = new MigrationScript(scripts[^1].Number + 1, $"{scripts[^1].Number + 1:0000}_broken.sql",
+            "create table ledger.half_done (id int); select no_such_function();");
+        (await Should.ThrowAsync<InvalidOperationException>(() => migrator.ApplyAsync([.. scripts, broken]))).Message.ShouldContain("rolled back");
+
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var check = new NpgsqlCommand(
+            $"select (select count(*) from {LedgerMigrator.JournalSchema}.{LedgerMigrator.JournalTable}), to_regclass('ledger.half_done') is null", connection);
+        await using var reader = await check.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        reader.GetInt64(0).ShouldBe(scripts.Count);
+        reader.GetBoolean(1).ShouldBeTrue("the failing script's table must have been rolled back");
+    }
+
+    [Fact]
+    public async Task Baseline_records_scripts_for_a_database_that_already_has_the_schema_without_running_them()
+    {
+        var scripts = Scripts();
+        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations");
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            // A database built before it had a journal (by db-apply, say).
+            await connection.OpenAsync();
+            foreach (var script in scripts)
+            {
+                await using var command = new NpgsqlCommand(script.Sql, connection);
+                await command.ExecuteNonQueryAsync();
+            }
+        }
+        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
+
+        (await Should.ThrowAsync<InvalidOperationException>(() => migrator.ApplyAsync(scripts))).Message.ShouldContain("--baseline");
+        var baselined = await migrator.ApplyAsync(scripts, baselineThrough: scripts[^1].Number);
+        baselined.Applied.ShouldBeEmpty();
+        baselined.AlreadyApplied.ShouldBe(scripts.Select(s => s.Name));
+        (await migrator.ApplyAsync(scripts)).Applied.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void Migration_files_are_numbered_and_the_numbers_are_unique()
+    {
+        var folder = Directory.CreateTempSubdirectory("ledger-migrations-");
+        try
+        {
+            File.WriteAllText(Path.Combine(folder.FullName, "0001_a.sql"), "select 1;");
+            File.WriteAllText(Path.Combine(folder.FullName, "0001_b.sql"), "select 1;");
+            Should.Throw<InvalidOperationException>(() => LedgerMigrator.Load(folder.FullName)).Message.ShouldContain("share the number 0001");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>The service as Production runs it (AutoCreate.None), built but not started, against <paramref name="connectionString"/>.</summary>
+    private static WebApplication ProductionHost(string connectionString, Action<IServiceCollection>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            EnvironmentName = Environments.Production,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Ledger"] = connectionString,
+            ["Auth:SigningKey"] = LedgerApp.SigningKey,
+        });
+        builder.AddLedger();
+        configure?.Invoke(builder.Services);
+        return builder.Build();
+    }
+
+    /// <summary>
+    /// What db-assert does, for every schema target it would find (Marten's store and Wolverine's message
+    /// storage): one line per target whose database differs, with the DDL that would fix it.
+    /// </summary>
+    private static async Task<List<string>> Differences(IHost host)
+    {
+        var databases = host.Services.GetServices<IDatabase>().ToList();
+        foreach (var source in host.Services.GetServices<IDatabaseSource>()) databases.AddRange(await source.BuildDatabases());
+
+        databases.Select(d => d.Describe().SubjectUri.ToString())
+            .ShouldBe(["marten://store/", "wolverine://messages/main"], ignoreOrder: true, "both schema targets are checked");
+
+        var differences = new List<string>();
+        foreach (var database in databases)
+        {
+            try
+            {
+                await database.AssertDatabaseMatchesConfigurationAsync(CancellationToken.None);
+            }
+            catch (Exception e) when (e is not ShouldAssertException)
+            {
+                differences.Add($"{database.Describe().SubjectUri}: {e.Message}");
+            }
+        }
+        return differences;
+    }
+
+    public sealed class UnmigratedDocument
+    {
+        public Guid Id { get; set; }
+    }
+}
