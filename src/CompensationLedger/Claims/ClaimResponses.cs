@@ -28,7 +28,7 @@ public static class ClaimVersions
         if (raw.StartsWith("W/", StringComparison.Ordinal)) raw = raw[2..];
         raw = raw.Trim('"');
         if (values.Count > 1 || !int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var expected))
-            return Problems.Invalid(Header, "must be the claim's version in quotes, e.g. \"3\".");
+            return Problems.Invalid("if-match", "must be the claim's version in quotes, e.g. \"3\".");
         if (expected != claim.Version)
             return Problems.Create(StatusCodes.Status412PreconditionFailed, "stale-version", "The claim changed since you read it.",
                 $"You sent version {expected}; the claim is at version {claim.Version}. Nothing was changed: read it again and decide on what it says now.",
@@ -58,7 +58,7 @@ public static class ClaimRules
             _ => "illegal-transition",
         };
         return new Refusal(code, $"Claim {claim.Reference} cannot be {action}: it is {Describe(claim.Status)}.",
-            Facts: new Dictionary<string, object?> { ["status"] = claim.Status, ["action"] = action });
+            Facts: new Dictionary<string, object?> { ["claimStatus"] = claim.Status, ["action"] = action });
     }
 
     public static string Describe(ClaimStatus status) => status switch

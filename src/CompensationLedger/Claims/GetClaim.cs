@@ -67,18 +67,25 @@ public static class ListClaimsEndpoint
 
         IQueryable<Claim> query = session.Query<Claim>();
         if (caseId is { } id) query = query.Where(c => c.CaseId == id);
-        // Compared on the stored JSON text: the ledger stores enums by its JSON naming, which LINQ's enum translation does not know.
-        if (statusValue is { } wanted) query = query.Where(c => c.MatchesSql("d.data ->> 'status' = ?", StatusName(wanted)));
+        // HTTP names statuses in kebab-case; Marten stores them by their C# names, which is what its LINQ compares.
+        if (statusValue is { } wanted) query = query.Where(c => c.Status == wanted);
         if (country is not null) query = query.Where(c => c.BuyerCountry == country.ToUpperInvariant());
         if (!string.IsNullOrWhiteSpace(platform)) query = query.Where(c => c.MatchesSql("lower(d.data ->> 'platform') = lower(?)", platform.Trim()));
 
         var results = await query.OrderByDescending(c => c.FiledAt).ToPagedListAsync(page, pageSize, ct);
-        var amounts = await query.Select(c => c.AmountPaid).ToListAsync(ct);
+        var amounts = await query.Select(c => new ClaimedAmount { Amount = c.AmountPaid.Amount, Currency = c.AmountPaid.Currency }).ToListAsync(ct);
         var claimed = amounts.GroupBy(a => a.Currency).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new Money(g.Sum(a => a.Amount), g.Key)).ToArray();
         var items = results.Select(c => new ClaimSummary(c.Id, c.Reference, c.CaseId, c.Status, c.BuyerCountry, c.Platform, c.SupplierAccount,
             c.PaymentDate, c.AmountPaid, c.Entitlement?.Entitlement, c.FiledAt, c.Version)).ToArray();
         return TypedResults.Ok(new ClaimList(items, page, pageSize, results.TotalItemCount, claimed));
+    }
+
+    private sealed class ClaimedAmount
+    {
+        public decimal Amount { get; init; }
+
+        public string Currency { get; init; } = "";
     }
 
     private static readonly JsonSerializerOptions Json = CreateJson();

@@ -79,7 +79,7 @@ public static class RecordInformationResponseEndpoint
         if (claim is not { Status: ClaimStatus.AwaitingInformation, OpenRequest: { } open })
             return claim.Status == ClaimStatus.Lapsed ? ClaimRules.Illegal(claim, "answered") : new Refusal("no-open-request",
                 $"Claim {claim.Reference} has no open information request: it is {ClaimRules.Describe(claim.Status)}.",
-                Facts: new Dictionary<string, object?> { ["status"] = claim.Status });
+                Facts: new Dictionary<string, object?> { ["claimStatus"] = claim.Status });
         if (now > open.Deadline)
             return Decision.Refuse("information-deadline-passed",
                 $"The deadline for request {open.RequestNumber} passed at {open.Deadline}; the claim lapses.",
