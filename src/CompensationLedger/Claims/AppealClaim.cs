@@ -34,6 +34,13 @@ public static class AppealClaimEndpoint
     [WolverinePost("/api/claims/{claimId}/appeal", Name = "AppealClaim")]
     [Authorize(Roles = Roles.ClaimsHandler)]
     [Tags("Claims")]
+    [RequiresExpectedVersion]
+    [ProducesResponseType<Claim>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Appeal a rejection on the buyer's behalf within the appeal window (send If-Match: \"<version>\")")]
     public static (IResult, Events) Post(
         AppealClaim command,
@@ -76,6 +83,13 @@ public static class DecideAppealEndpoint
     [WolverinePost("/api/claims/{claimId}/appeal-decision", Name = "DecideAppeal")]
     [Authorize(Roles = Roles.ClaimsApprover)]
     [Tags("Claims")]
+    [RequiresExpectedVersion]
+    [ProducesResponseType<Claim>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Grant or dismiss an appeal (send If-Match: \"<version>\"); granting approves the claim under its policy")]
     public static async Task<(IResult, Events)> Post(
         DecideAppeal command,
@@ -108,6 +122,13 @@ public static class WithdrawClaimEndpoint
     [WolverinePost("/api/claims/{claimId}/withdrawal", Name = "WithdrawClaim")]
     [Authorize(Roles = Roles.ClaimsHandler)]
     [Tags("Claims")]
+    [RequiresExpectedVersion]
+    [ProducesResponseType<Claim>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Withdraw an open claim at the buyer's request (send If-Match: \"<version>\")")]
     public static (IResult, Events) Post(
         WithdrawClaim command,

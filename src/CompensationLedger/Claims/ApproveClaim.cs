@@ -43,6 +43,13 @@ public static class ApproveClaimEndpoint
     [WolverinePost("/api/claims/{claimId}/approval", Name = "ApproveClaim")]
     [Authorize(Roles = Roles.ClaimsApprover)]
     [Tags("Claims")]
+    [RequiresExpectedVersion]
+    [ProducesResponseType<Claim>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Approve a claim (send If-Match: \"<version>\"); the entitlement is min(coverage x loss, cap) in the fund currency, rounded once")]
     public static async Task<(IResult, Events)> Post(
         ApproveClaim command,
@@ -83,6 +90,13 @@ public static class RejectClaimEndpoint
     [WolverinePost("/api/claims/{claimId}/rejection", Name = "RejectClaim")]
     [Authorize(Roles = Roles.ClaimsApprover)]
     [Tags("Claims")]
+    [RequiresExpectedVersion]
+    [ProducesResponseType<Claim>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Reject a claim with a reason code (send If-Match: \"<version>\")")]
     public static (IResult, Events) Post(
         RejectClaim command,

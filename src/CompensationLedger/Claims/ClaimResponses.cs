@@ -40,6 +40,10 @@ public static class ClaimVersions
     public static bool HasExpectation(HttpRequest request) => request.Headers.ContainsKey(HeaderNames.IfMatch);
 }
 
+/// <summary>Marks a claim command that needs <c>If-Match</c> (documented in OpenAPI by an operation transformer).</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class RequiresExpectedVersionAttribute : Attribute;
+
 /// <summary>Why a claim cannot do something in its current state: one stable code per state.</summary>
 public static class ClaimRules
 {

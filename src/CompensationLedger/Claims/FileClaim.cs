@@ -146,6 +146,10 @@ public static class FileClaimEndpoint
     [WolverinePost("/api/claims", Name = "FileClaim")]
     [Authorize(Roles = Roles.ClaimsHandler)]
     [Tags("Claims")]
+    [ProducesResponseType<ClaimFiledResponse>(StatusCodes.Status201Created)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
     [EndpointSummary("File a buyer's claim; 201 with the reference and the buyer's access code (shown once). A duplicate payment is refused (409 with the existing reference)")]
     public static async Task<IResult> Post(FileClaim command, IDocumentSession session, IDocumentStore store, ClaimPolicySettings policy,
         ClaimsPrincipal user, IClock clock, HttpResponse response, CancellationToken ct)

@@ -43,6 +43,13 @@ public static class RequestClaimInformationEndpoint
     [WolverinePost("/api/claims/{claimId}/info-requests", Name = "RequestClaimInformation")]
     [Authorize(Roles = Roles.ClaimsHandler)]
     [Tags("Claims")]
+    [RequiresExpectedVersion]
+    [ProducesResponseType<Claim>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Ask the buyer for missing information (send If-Match: \"<version>\"); unanswered by the policy deadline, the claim lapses")]
     public static (IResult, Events, OutgoingMessages) Post(
         RequestClaimInformation command,
@@ -91,6 +98,13 @@ public static class RecordInformationResponseEndpoint
     [WolverinePost("/api/claims/{claimId}/info-responses", Name = "RecordInformationResponse")]
     [Authorize(Roles = Roles.ClaimsHandler)]
     [Tags("Claims")]
+    [RequiresExpectedVersion]
+    [ProducesResponseType<Claim>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Record the buyer's answer to the open information request (send If-Match: \"<version>\"); this cancels the lapse")]
     public static (IResult, Events) Post(
         RecordInformationResponse command,

@@ -116,6 +116,13 @@ public static class VerifyClaimEndpoint
     [WolverinePost("/api/claims/{claimId}/verification", Name = "VerifyClaim")]
     [Authorize(Roles = Roles.ClaimsHandler)]
     [Tags("Claims")]
+    [RequiresExpectedVersion]
+    [ProducesResponseType<Claim>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Verify a claim against its case (send If-Match: \"<version>\"); the result lists each check with its outcome and evidence")]
     public static async Task<(IResult, Events)> Post(
         VerifyClaim command,

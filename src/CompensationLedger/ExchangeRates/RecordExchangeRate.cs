@@ -84,6 +84,9 @@ public static class RecordExchangeRateEndpoint
     [WolverinePost("/api/exchange-rates", Name = "RecordExchangeRate")]
     [Authorize(Roles = Roles.Finance)]
     [Tags("Exchange rates")]
+    [ProducesResponseType<ExchangeRate>(StatusCodes.Status201Created)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
     [EndpointSummary("Record a currency's rate against the fund currency for a day (finance); approvals convert losses with it")]
     public static async Task<IResult> Post(RecordExchangeRate command, IDocumentSession session, ClaimsPrincipal user, IClock clock, CancellationToken ct)
     {
@@ -102,6 +105,9 @@ public static class ListExchangeRatesEndpoint
     [WolverineGet("/api/exchange-rates", Name = "ListExchangeRates")]
     [Authorize(Roles = Roles.AnyStaff)]
     [Tags("Exchange rates")]
+    [ProducesResponseType<ExchangeRate>(StatusCodes.Status201Created)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
     [EndpointSummary("Recorded exchange rates, filtered by currency, fund currency and date")]
     public static async Task<Results<Ok<PagedList<ExchangeRate>>, ProblemHttpResult>> Get(
         IQuerySession session, CancellationToken ct, string? currency = null, string? fundCurrency = null, string? date = null, int page = 1, int pageSize = 100)

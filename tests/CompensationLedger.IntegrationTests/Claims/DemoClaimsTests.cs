@@ -31,3 +31,23 @@ public sealed class DemoClaimsTests(LedgerApp app) : IntegrationTest(app)
         rates.GetProperty("totalCount").GetInt64().ShouldBe(2);
     }
 }
+
+public sealed class ClaimOpenApiTests(LedgerApp app) : IntegrationTest(app)
+{
+    [Fact]
+    public async Task every_claim_and_exchange_rate_endpoint_is_documented_with_the_expected_version_header_where_needed()
+    {
+        var document = await (await App.Client().GetAsync("/openapi/v1.json")).Json();
+        var paths = document.GetProperty("paths");
+
+        foreach (var path in new[] { "/api/claims", "/api/claims/{claimId}", "/api/claims/{claimId}/history", "/api/exchange-rates" })
+            paths.TryGetProperty(path, out _).ShouldBeTrue(path);
+        foreach (var action in new[] { "verification", "info-requests", "info-responses", "approval", "rejection", "appeal", "appeal-decision", "withdrawal" })
+        {
+            var post = paths.GetProperty($"/api/claims/{{claimId}}/{action}").GetProperty("post");
+            post.GetProperty("parameters").EnumerateArray().ShouldContain(p => p.GetProperty("name").GetString() == "If-Match" && p.GetProperty("required").GetBoolean(), action);
+            post.GetProperty("responses").TryGetProperty("412", out _).ShouldBeTrue(action);
+        }
+        paths.GetProperty("/api/claims").GetProperty("post").GetProperty("responses").TryGetProperty("201", out _).ShouldBeTrue();
+    }
+}
