@@ -174,6 +174,34 @@ public sealed class ClaimLifecycleTests(LedgerApp app) : IntegrationTest(app)
     }
 
     [Fact]
+    public async Task the_stored_deadline_message_fires_by_itself_when_due_and_lapses_the_claim()
+    {
+        var caseId = await App.OpenFlaggedCase();
+        var claimId = await App.FileClaimId(ClaimApi.Filing(caseId));
+        await App.Verify(claimId);
+        await (await App.Act(App.Handler(), claimId, "info-requests", new { missing = new[] { "Order confirmation" } })).ShouldBe(200);
+        App.Clock.Advance(Duration.FromDays(30));
+
+        // Thirty days pass: the ledger's clock is moved, and the stored envelope is made due as the wall clock would make it.
+        await using (var connection = new NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var due = new NpgsqlCommand(
+                $"update {LedgerSetup.WolverineSchema}.wolverine_incoming_envelopes set execution_time = now() where status = 'Scheduled' and message_type ilike '%deadlinereached%'",
+                connection);
+            (await due.ExecuteNonQueryAsync()).ShouldBe(1);
+        }
+
+        var status = "";
+        for (var waited = 0; waited < 60 && status != "lapsed"; waited++)
+        {
+            await Task.Delay(500);
+            status = await App.Status(claimId);
+        }
+        status.ShouldBe("lapsed");
+    }
+
+    [Fact]
     public async Task an_answer_before_the_deadline_means_the_deadline_message_changes_nothing()
     {
         var caseId = await App.OpenFlaggedCase();
