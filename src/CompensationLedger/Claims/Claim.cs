@@ -253,6 +253,17 @@ public sealed record ClaimWithdrawn(
     Instant IClaimEvent.At => WithdrawnAt;
 }
 
+/// <summary>The buyer's personal data was erased at their request; the claim and its money history stay.</summary>
+public sealed record ClaimBuyerDataErased(
+    Guid ClaimId,
+    string ErasedBy,
+    Instant ErasedAt) : IClaimEvent
+{
+    string IClaimEvent.Actor => ErasedBy;
+
+    Instant IClaimEvent.At => ErasedAt;
+}
+
 /// <summary>An information request the buyer has not answered yet.</summary>
 public sealed record OpenInformationRequest(int RequestNumber, IReadOnlyList<string> Missing, Instant Deadline, ClaimStatus ResumeStatus);
 
@@ -290,7 +301,8 @@ public sealed record Claim(
     Instant? RejectedAt,
     bool Appealed,
     Instant? DecidedAt,
-    Instant LastChangedAt)
+    Instant LastChangedAt,
+    bool BuyerDataErased = false)
 {
     public static Claim Create(ClaimFiled e) =>
         new(e.ClaimId, 1, e.CaseId, e.Reference, ClaimStatus.Filed, e.BuyerCountry, e.Platform, e.SupplierAccount, e.OrderReference,
@@ -350,6 +362,8 @@ public sealed record Claim(
 
     public Claim Apply(ClaimWithdrawn e) => this with { Status = ClaimStatus.Withdrawn, OpenRequest = null, DecidedAt = e.WithdrawnAt, LastChangedAt = e.WithdrawnAt };
 
+    public Claim Apply(ClaimBuyerDataErased e) => this with { BuyerDataErased = true, LastChangedAt = e.ErasedAt };
+
     /// <summary>Folds one event of any claim type: for decisions made in a row (the demo seed, the specs, the responses).</summary>
     public static Claim Applying(Claim? state, object e) => (state, e) switch
     {
@@ -365,6 +379,7 @@ public sealed record Claim(
         (_, ClaimAppealGranted x) => state.Apply(x) with { Version = state.Version + 1 },
         (_, ClaimAppealDismissed x) => state.Apply(x) with { Version = state.Version + 1 },
         (_, ClaimWithdrawn x) => state.Apply(x) with { Version = state.Version + 1 },
+        (_, ClaimBuyerDataErased x) => state.Apply(x) with { Version = state.Version + 1 },
         _ => throw new InvalidOperationException($"{e.GetType().Name} is not a claim event."),
     };
 

@@ -150,6 +150,7 @@ public static class ClaimHistoryEndpoint
         ClaimAppealGranted g => $"Appeal granted: entitled to {g.Computation.Entitlement}.",
         ClaimAppealDismissed => "Appeal dismissed: the rejection stands.",
         ClaimWithdrawn w => $"Withdrawn: {w.Reason}",
+        ClaimBuyerDataErased => "The buyer's personal data was erased at their request.",
         _ => e.GetType().Name,
     };
 }

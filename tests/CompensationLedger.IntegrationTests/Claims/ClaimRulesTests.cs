@@ -139,6 +139,28 @@ public sealed class ClaimRoleTests(LedgerApp app) : IntegrationTest(app)
     }
 }
 
+public sealed class BuyerErasureTests(LedgerApp app) : IntegrationTest(app)
+{
+    [Fact]
+    public async Task erasing_a_buyers_data_removes_it_keeps_the_books_and_still_catches_a_duplicate()
+    {
+        var caseId = await App.OpenFlaggedCase();
+        var claimId = await App.FileClaimId(ClaimApi.Filing(caseId));
+        await App.Verify(claimId);
+        await (await App.Act(App.Approver(), claimId, "approval", new { })).ShouldBe(200);
+
+        var erased = await App.Act(App.Handler(), claimId, "buyer-erasure", new { });
+
+        await erased.ShouldBe(200);
+        await (await App.Handler().GetAsync($"/api/claims/{claimId}/buyer")).ShouldBeProblem(404);
+        var claim = await App.GetClaim(claimId);
+        claim.GetProperty("buyerDataErased").GetBoolean().ShouldBeTrue();
+        claim.GetProperty("entitlement").GetProperty("entitlement").GetProperty("amount").GetDecimal().ShouldBe(980.00m);
+        var duplicate = await App.Handler().PostJson("/api/claims", ClaimApi.Filing(caseId, paymentReference: "NEW-REF"));
+        (await duplicate.ShouldBeProblem(409)).GetProperty("code").GetString().ShouldBe("duplicate-claim");
+    }
+}
+
 public sealed class ClaimInputTests(LedgerApp app) : IntegrationTest(app)
 {
     public static TheoryData<string, string, object?> BadFilings => new()

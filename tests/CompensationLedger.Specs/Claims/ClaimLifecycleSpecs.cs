@@ -433,3 +433,19 @@ public sealed class WithdrawalSpecs
         WithdrawClaimEndpoint.Decide(Given(Filed()) with { Status = status }, new WithdrawClaim("x"), Handler, Now).Refused(code);
     }
 }
+
+public sealed class ErasureSpecs
+{
+    [Fact]
+    public void a_buyers_data_is_erased_once_whatever_the_claims_state_and_the_entitlement_stays()
+    {
+        var approved = Claim.Applying(VerifiedEligible(), ApproveClaimEndpoint.Decide(VerifiedEligible(), new ApproveClaim(), null, Approver, Now).Events.Single());
+
+        var erased = Claim.Applying(approved, EraseBuyerDataEndpoint.Decide(approved, Handler, Now).Then<ClaimBuyerDataErased>());
+
+        erased.BuyerDataErased.ShouldBeTrue();
+        erased.Status.ShouldBe(ClaimStatus.Approved);
+        erased.Entitlement.ShouldBe(approved.Entitlement);
+        EraseBuyerDataEndpoint.Decide(erased, Handler, Now).Refused("already-erased");
+    }
+}
