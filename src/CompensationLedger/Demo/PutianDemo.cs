@@ -1,5 +1,6 @@
 using System.Globalization;
 using CompensationLedger.Cases;
+using CompensationLedger.Claims;
 using CompensationLedger.Infrastructure;
 using JasperFx.CommandLine;
 using Marten;
@@ -59,8 +60,21 @@ public static class PutianDemo
                 "CN"))
             .ToArray();
 
-    /// <summary>Seeds the demo data; returns false when it was already there.</summary>
-    public static async Task<bool> SeedAsync(IDocumentStore store, IClock clock, CancellationToken ct = default)
+    /// <summary>Seeds the demo data (the case, then its claims), each part unless it is already there; returns false when nothing was missing.</summary>
+    public static async Task<bool> SeedAsync(IDocumentStore store, IClock clock, CancellationToken ct = default, ClaimPolicySettings? policy = null)
+    {
+        var seededCase = await SeedCaseAsync(store, clock, ct);
+        await using var query = store.QuerySession();
+        var fraudCase = await query.LoadAsync<FraudCase>(CaseId, ct)
+            ?? throw new InvalidOperationException("The demo case was not saved.");
+        var seededClaims = await PutianDemoClaims.SeedAsync(store, fraudCase, policy ?? DemoPolicy, ct);
+        return seededCase || seededClaims;
+    }
+
+    /// <summary>The configured policy of appsettings.json, for callers without configuration (tests).</summary>
+    public static ClaimPolicySettings DemoPolicy => new() { EligiblePlatforms = ["Alibaba.com", "Made-in-China.com", "EC21.com"] };
+
+    private static async Task<bool> SeedCaseAsync(IDocumentStore store, IClock clock, CancellationToken ct)
     {
         await using var session = store.LightweightSession();
         if (await session.LoadAsync<FraudCase>(CaseId, ct) is not null) return false;
@@ -87,21 +101,21 @@ public sealed class SeedDemoCommand : JasperFxAsyncCommand<NetCoreInput>
         using var host = input.BuildHost();
         var store = host.Services.GetRequiredService<IDocumentStore>();
         var clock = host.Services.GetRequiredService<IClock>();
-        var seeded = await PutianDemo.SeedAsync(store, clock);
+        var seeded = await PutianDemo.SeedAsync(store, clock, policy: host.Services.GetRequiredService<ClaimPolicySettings>());
         Console.WriteLine(seeded
-            ? $"Seeded the Putian case {PutianDemo.CaseId}: {PutianDemo.Platforms.Length} platforms, {PutianDemo.SupplierAccountCount} supplier accounts, {PutianDemo.BankCardCount} bank cards."
-            : $"The Putian case {PutianDemo.CaseId} is already there; nothing changed.");
+            ? $"Seeded the Putian case {PutianDemo.CaseId}: {PutianDemo.Platforms.Length} platforms, {PutianDemo.SupplierAccountCount} supplier accounts, {PutianDemo.BankCardCount} bank cards, and its demo claims."
+            : $"The Putian case {PutianDemo.CaseId} and its claims are already there; nothing changed.");
         return true;
     }
 }
 
 /// <summary>With <c>Ledger:SeedDemo</c> on (Development), the running service seeds the demo data at start.</summary>
-public sealed class DemoSeedOnStart(IDocumentStore store, IClock clock, IConfiguration configuration, ILogger<DemoSeedOnStart> logger) : IHostedService
+public sealed class DemoSeedOnStart(IDocumentStore store, IClock clock, ClaimPolicySettings policy, IConfiguration configuration, ILogger<DemoSeedOnStart> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (!configuration.GetValue("Ledger:SeedDemo", false)) return;
-        if (await PutianDemo.SeedAsync(store, clock, cancellationToken))
+        if (await PutianDemo.SeedAsync(store, clock, cancellationToken, policy))
             logger.LogInformation("Seeded the demo Putian fraud case {CaseId} (Ledger:SeedDemo is on)", PutianDemo.CaseId);
     }
 

@@ -14,6 +14,17 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problemDetails
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
         var problem = Map(exception);
+        // A client that sent an expected version (If-Match) and lost the race to append was, in effect, stale.
+        if (problem.Extensions.TryGetValue("code", out var code) && code is "concurrent-change" && Claims.ClaimVersions.HasExpectation(httpContext.Request))
+            problem = Problems.Create(StatusCodes.Status412PreconditionFailed, "stale-version", "The claim changed since you read it.",
+                "Someone else changed it at the same moment and their change won; nothing of yours was saved. Read it again and decide on what it says now.");
+        if (problem.Extensions.TryGetValue("code", out var duplicate) && duplicate is "duplicate-claim" && FingerprintId(exception) is { } fingerprintId)
+        {
+            // The filing lost a race to a duplicate filed at the same moment: name the claim that won.
+            await using var session = httpContext.RequestServices.GetRequiredService<Marten.IDocumentStore>().QuerySession();
+            if (await session.LoadAsync<Claims.ClaimFingerprint>(fingerprintId, cancellationToken) is { } winner)
+                problem = Claims.FileClaimEndpoint.Duplicate(winner).ToProblem();
+        }
         if (problem.Status >= 500) logger.LogError(exception, "Request {Method} {Path} failed", httpContext.Request.Method, httpContext.Request.Path);
         else logger.LogInformation("Request {Method} {Path} refused: {Detail}", httpContext.Request.Method, httpContext.Request.Path, problem.Detail);
 
@@ -35,6 +46,10 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problemDetails
                     or Marten.Exceptions.ConcurrentUpdateException:
                     return Problems.Conflict("concurrent-change",
                         "Someone else changed this record at the same moment; nothing of yours was saved. Read it again and retry.");
+                case JasperFx.DocumentAlreadyExistsException { DocType: var type } when type == typeof(Claims.ClaimFingerprint):
+                    return Problems.Conflict("duplicate-claim", "This payment was claimed by another claim filed at the same moment; nothing was filed.");
+                case JasperFx.DocumentAlreadyExistsException:
+                    return Problems.Conflict("already-exists", "A record with this id already exists; nothing was changed.");
                 case JasperFx.Events.ExistingStreamIdCollisionException or Marten.Exceptions.ExistingStreamIdCollisionException:
                     return Problems.Conflict("already-exists", "A record with this id already exists.");
                 case LedgerDatabaseUnavailableException or Npgsql.NpgsqlException { IsTransient: true } or TimeoutException:
@@ -44,6 +59,13 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problemDetails
         }
         return Problems.Create(StatusCodes.Status500InternalServerError, "internal-error", "Something went wrong on our side.",
             "The request failed unexpectedly; if it changed state, the change was not committed. The error is logged.");
+    }
+
+    private static string? FingerprintId(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+            if (e is JasperFx.DocumentAlreadyExistsException { Id: string id }) return id;
+        return null;
     }
 
     /// <summary>

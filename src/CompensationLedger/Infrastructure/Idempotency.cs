@@ -82,10 +82,12 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<Idempote
                 $"update {schema}.{TableName} set status = @status, content_type = @type, location = @location, body = @body where scope = @scope and key = @key",
                 connection, transaction);
             record.Parameters.AddWithValue("status", context.Response.StatusCode);
-            record.Parameters.AddWithValue("type", (object?)context.Response.ContentType ?? DBNull.Value);
+            // A response marked no-store (a filing, with the buyer's one-time access code) is not kept: a replay gets the status and Location only.
+            var secret = context.Response.Headers.CacheControl.ToString().Contains("no-store", StringComparison.OrdinalIgnoreCase);
+            record.Parameters.AddWithValue("type", secret ? DBNull.Value : (object?)context.Response.ContentType ?? DBNull.Value);
             var location = context.Response.Headers.Location.ToString();
             record.Parameters.AddWithValue("location", location.Length > 0 ? location : DBNull.Value);
-            record.Parameters.AddWithValue("body", captured.ToArray());
+            record.Parameters.AddWithValue("body", secret ? Array.Empty<byte>() : captured.ToArray());
             record.Parameters.AddWithValue("scope", scope);
             record.Parameters.AddWithValue("key", key);
             await record.ExecuteNonQueryAsync(CancellationToken.None);

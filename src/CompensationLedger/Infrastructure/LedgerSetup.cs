@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CompensationLedger.Cases;
+using CompensationLedger.Claims;
+using CompensationLedger.ExchangeRates;
 using JasperFx;
 using JasperFx.CodeGeneration;
 using JasperFx.Events.Projections;
@@ -30,6 +32,7 @@ public static class LedgerSetup
 
         services.AddSingleton<IClock>(SystemClock.Instance);
         services.AddSingleton<LedgerDatabase>();
+        services.AddSingleton(ClaimPolicySettings.From(configuration));
 
         services.AddMarten(sp =>
             {
@@ -49,6 +52,18 @@ public static class LedgerSetup
                 options.Schema.For<FraudCase>().Index(c => c.OpenedAt);
 
                 options.Storage.ExtendedSchemaObjects.Add(IdempotencyMiddleware.Table(Schema));
+
+                // Claims: the claim stream's read model inline; buyer personal data, access-code hashes and
+                // duplicate fingerprints as documents beside (not in) the events; the reference number sequence.
+                options.Projections.Snapshot<Claim>(SnapshotLifecycle.Inline);
+                options.Schema.For<Claim>().Index(c => c.CaseId).Index(c => c.FiledAt).UniqueIndex(c => c.Reference);
+                options.Schema.For<ClaimFingerprint>();
+                options.Schema.For<BuyerDetails>();
+                options.Schema.For<ClaimAccess>().UniqueIndex(a => a.Reference);
+                options.Storage.ExtendedSchemaObjects.Add(ClaimReferences.Sequence(Schema));
+
+                // Exchange rates finance recorded, one stream per currency pair, looked up by pair and day.
+                options.Projections.Add<ExchangeRateProjection>(ProjectionLifecycle.Inline);
 
                 // Production never creates or alters schema objects: the numbered scripts in migrations/ do (see README).
                 options.AutoCreateSchemaObjects = production ? AutoCreate.None : AutoCreate.CreateOrUpdate;

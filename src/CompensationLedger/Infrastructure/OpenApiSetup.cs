@@ -100,6 +100,24 @@ public static class OpenApiSetup
                 }
                 return Task.CompletedTask;
             });
+
+            // Commands on an existing claim require the expected version: say so on each of them.
+            options.AddOperationTransformer((operation, context, _) =>
+            {
+                if (context.Description.ActionDescriptor.EndpointMetadata.OfType<Claims.RequiresExpectedVersionAttribute>().Any())
+                {
+                    operation.Parameters ??= [];
+                    operation.Parameters.Add(new OpenApiParameter
+                    {
+                        Name = "If-Match",
+                        In = ParameterLocation.Header,
+                        Required = true,
+                        Description = "The claim's version you last read, quoted: the ETag of GET /api/claims/{claimId} (e.g. \"3\"). Missing: 428; stale: 412.",
+                        Schema = new OpenApiSchema { Type = JsonSchemaType.String, Pattern = "^(W/)?\"[0-9]+\"$" },
+                    });
+                }
+                return Task.CompletedTask;
+            });
         });
 
     private static void Problem(OpenApiOperation operation, string status, string description)

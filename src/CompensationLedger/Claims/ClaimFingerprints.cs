@@ -1,0 +1,46 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using CompensationLedger.Cases;
+
+namespace CompensationLedger.Claims;
+
+/// <summary>
+/// Marks one way a payment can be claimed twice. The id is a hash of the normalised fingerprint, so the
+/// document table's primary key is the unique index that makes duplicate detection safe under concurrent
+/// filings: fingerprints are inserted in the same transaction as <see cref="ClaimFiled"/>, and a racing
+/// duplicate fails on the key instead of slipping through a read-then-write check. Hashed, so no buyer
+/// name is readable in it.
+/// </summary>
+public sealed record ClaimFingerprint(string Id, string Kind, Guid ClaimId, string Reference);
+
+public static class ClaimFingerprints
+{
+    public const string PaymentReference = "payment-reference";
+    public const string BuyerSupplierAmountDate = "buyer-supplier-amount-date";
+
+    /// <summary>
+    /// Same payment reference (on any platform), or same buyer + supplier account + amount + payment date.
+    /// The buyer is their name (letters and digits, case-insensitive) and country.
+    /// </summary>
+    public static IReadOnlyList<(string Id, string Kind)> For(string paymentReference, string buyerName, string buyerCountry,
+        string supplierAccount, Money amountPaid, NodaTime.LocalDate paymentDate) =>
+    [
+        (Hash("pay", AccountNumbers.NormaliseBankAccount(paymentReference)), PaymentReference),
+        (Hash("order", string.Join('|',
+            Letters(buyerName), buyerCountry.ToUpperInvariant(), AccountNumbers.NormaliseSupplierAccount(supplierAccount),
+            amountPaid.Amount.ToString("0.############", CultureInfo.InvariantCulture), amountPaid.Currency,
+            paymentDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture))), BuyerSupplierAmountDate),
+    ];
+
+    private static string Letters(string text) => new(text.Where(char.IsLetterOrDigit).Select(char.ToLowerInvariant).ToArray());
+
+    private static string Hash(string kind, string value) =>
+        kind + ":" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value)));
+}
+
+/// <summary>
+/// The buyer's personal data, kept out of the event log on purpose: a buyer's erasure request deletes
+/// (or blanks) this document and leaves every event, and so the books, untouched.
+/// </summary>
+public sealed record BuyerDetails(Guid Id, string Name, string? Company, string Country, string Email, string? Phone, string? Address);
