@@ -120,6 +120,8 @@ public static class LedgerSetup
         services.AddLedgerSecurity(configuration);
         services.AddLedgerOpenApi();
         services.AddHostedService<Demo.DemoSeedOnStart>();
+        services.AddSingleton(configuration.GetSection("Ledger:StatusLookup").Get<StatusLookup.LookupLimits>() ?? new StatusLookup.LookupLimits());
+        services.AddSingleton<StatusLookup.LookupGuard>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return builder;
     }
@@ -154,6 +156,7 @@ public static class LedgerSetup
                 .WithOpenApiRoutePattern("/openapi/{documentName}.json"))
             .AllowAnonymous();
         app.MapGet("/", () => Results.Redirect("/docs")).AllowAnonymous().ExcludeFromDescription();
+        StatusLookup.StatusPage.MapStatusPage(app);
 
         app.MapWolverineEndpoints(http =>
         {

@@ -67,6 +67,7 @@ public sealed class LedgerApp : IAsyncLifetime
     public async Task ResetAsync()
     {
         Clock.Reset(Start);
+        Host.Services.GetRequiredService<CompensationLedger.StatusLookup.LookupGuard>().Reset();
         await Host.ResetResourceState();
         await Store.Advanced.ResetAllData();
         await using var session = Store.LightweightSession();

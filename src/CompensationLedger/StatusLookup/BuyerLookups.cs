@@ -1,0 +1,89 @@
+using System.Security.Cryptography;
+using CompensationLedger.Claims;
+using CompensationLedger.Infrastructure;
+using Marten;
+using NodaTime;
+
+namespace CompensationLedger.StatusLookup;
+
+/// <summary>The outcome of a buyer's lookup: their claim's status, no match, or "wait".</summary>
+public abstract record LookupOutcome
+{
+    public sealed record Found(BuyerClaimStatus Status) : LookupOutcome;
+
+    public sealed record NoMatch : LookupOutcome;
+
+    public sealed record TooManyTries(Duration Wait) : LookupOutcome;
+
+    public sealed record Refused(Refusal Refusal) : LookupOutcome;
+}
+
+/// <summary>
+/// What the buyer API and the buyer web page share: checking a reference and access code, and
+/// recording a buyer's answer to an information request. An unknown reference and a wrong code
+/// take the same path (a hash comparison in constant time against a stand-in when there is no
+/// claim) and give the same answer, so a lookup reveals nothing about which references exist.
+/// </summary>
+public static class BuyerLookups
+{
+    public const string BuyerActor = "buyer (status page)";
+    public const int MaxReferenceLength = 40;
+    public const int MaxAccessCodeLength = 64;
+
+    // A hash no access code produces in practice, compared against when the reference is unknown.
+    private static readonly byte[] StandIn = RandomNumberGenerator.GetBytes(32);
+
+    public static string ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+
+    public static async Task<LookupOutcome> LookUp(IQuerySession session, LookupGuard guard, string client, string reference, string accessCode, CancellationToken ct)
+    {
+        if (guard.Admit(client, reference) is { } wait) return new LookupOutcome.TooManyTries(wait);
+        var claim = await Authenticate(session, guard, reference, accessCode, ct);
+        return claim is null ? new LookupOutcome.NoMatch() : new LookupOutcome.Found(await StatusOf(session, claim, ct));
+    }
+
+    /// <summary>Records the buyer's answer to the open information request, exactly as a handler's would be (same decision).</summary>
+    public static async Task<LookupOutcome> Answer(IDocumentSession session, LookupGuard guard, IClock clock, string client, string reference, string accessCode,
+        RecordInformationResponse answer, CancellationToken ct)
+    {
+        if (guard.Admit(client, reference) is { } wait) return new LookupOutcome.TooManyTries(wait);
+        var claim = await Authenticate(session, guard, reference, accessCode, ct);
+        if (claim is null) return new LookupOutcome.NoMatch();
+
+        var stream = await session.Events.FetchForWriting<Claim>(claim.Id, ct);
+        var decision = RecordInformationResponseEndpoint.Decide(stream.Aggregate!, answer, BuyerActor, clock.GetCurrentInstant());
+        if (decision.Refusal is { } refusal) return new LookupOutcome.Refused(refusal with { Detail = ForBuyer(refusal) });
+        stream.AppendMany(decision.Events);
+        await session.SaveChangesAsync(ct);
+
+        var updated = decision.Events.Aggregate(stream.Aggregate!, Claim.Applying);
+        return new LookupOutcome.Found(await StatusOf(session, updated, ct));
+    }
+
+    private static async Task<Claim?> Authenticate(IQuerySession session, LookupGuard guard, string reference, string accessCode, CancellationToken ct)
+    {
+        var canonical = reference.Trim().ToUpperInvariant();
+        var access = await session.Query<ClaimAccess>().Where(a => a.Reference == canonical).FirstOrDefaultAsync(ct);
+        var expected = access is null ? StandIn : Convert.FromHexString(access.CodeHash);
+        var given = Convert.FromHexString(AccessCodes.Hash(accessCode));
+        if (!CryptographicOperations.FixedTimeEquals(expected, given) || access is null)
+        {
+            guard.Failed(reference);
+            return null;
+        }
+        guard.Succeeded(reference);
+        return await session.LoadAsync<Claim>(access.Id, ct);
+    }
+
+    private static async Task<BuyerClaimStatus> StatusOf(IQuerySession session, Claim claim, CancellationToken ct)
+    {
+        var events = await session.Events.FetchStreamAsync(claim.Id, token: ct);
+        return BuyerStatus.From(claim, events.Select(e => e.Data));
+    }
+
+    private static string ForBuyer(Refusal refusal) => refusal.Code switch
+    {
+        "information-deadline-passed" => "The deadline for this request has passed, so the claim closes. Contact the fund with your claim reference.",
+        _ => "There is no open request for information on this claim, so there is nothing to answer.",
+    };
+}
