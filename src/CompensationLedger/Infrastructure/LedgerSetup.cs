@@ -34,7 +34,7 @@ public static class LedgerSetup
         services.AddSingleton<LedgerDatabase>();
         services.AddSingleton(ClaimPolicySettings.From(configuration));
 
-        services.AddMarten(sp =>
+        var marten = services.AddMarten(sp =>
             {
                 var database = sp.GetRequiredService<LedgerDatabase>();
                 var options = new StoreOptions();
@@ -71,6 +71,9 @@ public static class LedgerSetup
             })
             .UseLightweightSessions()
             .IntegrateWithWolverine(wolverine => wolverine.MessageStorageSchemaName = WolverineSchema);
+        // Outside Production the schema is built at start, all of it: objects used only through SQL
+        // (the claim reference sequence, the idempotency table) are never created lazily by Marten.
+        if (!production) marten.ApplyAllDatabaseChangesOnStartup();
 
         builder.Host.UseWolverine(opts =>
         {
