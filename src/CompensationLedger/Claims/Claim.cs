@@ -264,6 +264,20 @@ public sealed record ClaimBuyerDataErased(
     Instant IClaimEvent.At => ErasedAt;
 }
 
+/// <summary>
+/// A claims handler gave the buyer a new access code (the old one was lost, or a filing's answer never
+/// reached its client). The code itself is never in an event; only its hash is kept, in <see cref="ClaimAccess"/>.
+/// </summary>
+public sealed record ClaimAccessCodeReissued(
+    Guid ClaimId,
+    string ReissuedBy,
+    Instant ReissuedAt) : IClaimEvent
+{
+    string IClaimEvent.Actor => ReissuedBy;
+
+    Instant IClaimEvent.At => ReissuedAt;
+}
+
 /// <summary>An information request the buyer has not answered yet.</summary>
 public sealed record OpenInformationRequest(int RequestNumber, IReadOnlyList<string> Missing, Instant Deadline, ClaimStatus ResumeStatus);
 
@@ -364,6 +378,8 @@ public sealed record Claim(
 
     public Claim Apply(ClaimBuyerDataErased e) => this with { BuyerDataErased = true, LastChangedAt = e.ErasedAt };
 
+    public Claim Apply(ClaimAccessCodeReissued e) => this with { LastChangedAt = e.ReissuedAt };
+
     /// <summary>Folds one event of any claim type: for decisions made in a row (the demo seed, the specs, the responses).</summary>
     public static Claim Applying(Claim? state, object e) => (state, e) switch
     {
@@ -380,6 +396,7 @@ public sealed record Claim(
         (_, ClaimAppealDismissed x) => state.Apply(x) with { Version = state.Version + 1 },
         (_, ClaimWithdrawn x) => state.Apply(x) with { Version = state.Version + 1 },
         (_, ClaimBuyerDataErased x) => state.Apply(x) with { Version = state.Version + 1 },
+        (_, ClaimAccessCodeReissued x) => state.Apply(x) with { Version = state.Version + 1 },
         _ => throw new InvalidOperationException($"{e.GetType().Name} is not a claim event."),
     };
 

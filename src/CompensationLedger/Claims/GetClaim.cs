@@ -151,6 +151,7 @@ public static class ClaimHistoryEndpoint
         ClaimAppealDismissed => "Appeal dismissed: the rejection stands.",
         ClaimWithdrawn w => $"Withdrawn: {w.Reason}",
         ClaimBuyerDataErased => "The buyer's personal data was erased at their request.",
+        ClaimAccessCodeReissued => "A new access code was issued to the buyer; the old one no longer works.",
         _ => e.GetType().Name,
     };
 }
