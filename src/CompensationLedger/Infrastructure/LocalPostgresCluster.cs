@@ -14,11 +14,13 @@ namespace CompensationLedger.Infrastructure;
 public sealed class LocalPostgresCluster : IAsyncDisposable, IDisposable
 {
     private readonly bool _throwaway;
+    private readonly bool _durable;
     private bool _stopped;
     private bool _adopted;
 
-    private LocalPostgresCluster(string binDirectory, string dataDirectory, int port, bool throwaway)
+    private LocalPostgresCluster(string binDirectory, string dataDirectory, int port, bool throwaway, bool durable)
     {
+        _durable = durable;
         BinDirectory = binDirectory;
         DataDirectory = dataDirectory;
         Port = port;
@@ -46,22 +48,25 @@ public sealed class LocalPostgresCluster : IAsyncDisposable, IDisposable
     /// between runs. A server already running on that folder is adopted.
     /// </summary>
     public static LocalPostgresCluster StartPersistent(string dataDirectory, int port) =>
-        Start(dataDirectory, port, throwaway: false);
+        Start(dataDirectory, port, throwaway: false, durable: true);
 
-    /// <summary>Starts a fresh cluster in a temporary folder, tuned for tests and removed on dispose.</summary>
-    public static LocalPostgresCluster StartThrowaway()
+    /// <summary>
+    /// Starts a fresh cluster in a temporary folder, removed on dispose. Tuned for tests (no fsync)
+    /// unless <paramref name="durable"/>: benchmarks measure with PostgreSQL's durable defaults.
+    /// </summary>
+    public static LocalPostgresCluster StartThrowaway(bool durable = false)
     {
         var folder = Path.Combine(Path.GetTempPath(), "ledger-pg-" + Guid.NewGuid().ToString("N")[..12]);
-        return Start(folder, FreePort(), throwaway: true);
+        return Start(folder, FreePort(), throwaway: true, durable);
     }
 
-    private static LocalPostgresCluster Start(string dataDirectory, int port, bool throwaway)
+    private static LocalPostgresCluster Start(string dataDirectory, int port, bool throwaway, bool durable)
     {
         var bin = FindBinDirectory()
             ?? throw new LedgerDatabaseUnavailableException(
                 "No PostgreSQL server binaries were found (initdb, pg_ctl): install them with 'apt-get install postgresql' or set ConnectionStrings__Ledger to a PostgreSQL server.");
         dataDirectory = Path.GetFullPath(dataDirectory);
-        var cluster = new LocalPostgresCluster(bin, dataDirectory, port, throwaway);
+        var cluster = new LocalPostgresCluster(bin, dataDirectory, port, throwaway, durable);
         cluster.InitIfNeeded();
         cluster.StartServer();
         return cluster;
@@ -94,7 +99,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable, IDisposable
             if (!OperatingSystem.IsWindows()) MakeTraversable(DataDirectory);
         }
         var args = new List<string> { "-D", DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C" };
-        if (_throwaway) args.Add("--no-sync");
+        if (!_durable) args.Add("--no-sync");
         Run(Tool("initdb"), args, asPostgres: true);
     }
 
@@ -108,7 +113,7 @@ public sealed class LocalPostgresCluster : IAsyncDisposable, IDisposable
         }
 
         var options = $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{DataDirectory}' -c max_connections=200";
-        if (_throwaway) options += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off";
+        if (!_durable) options += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off";
         Run(Tool("pg_ctl"), ["-D", DataDirectory, "-l", Path.Combine(DataDirectory, "server.log"), "-o", options, "-w", "-t", "60", "start"], asPostgres: true);
     }
 

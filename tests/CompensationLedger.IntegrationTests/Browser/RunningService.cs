@@ -21,6 +21,8 @@ public sealed class RunningService : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
+    public int ProcessId => _process.Id;
+
     public string Output
     {
         get
@@ -29,7 +31,8 @@ public sealed class RunningService : IAsyncDisposable
         }
     }
 
-    public static async Task<RunningService> StartAsync(string connectionString, string signingKey, string issuer)
+    public static async Task<RunningService> StartAsync(string connectionString, string signingKey, string issuer,
+        IReadOnlyDictionary<string, string>? settings = null)
     {
         var port = LocalPostgresCluster.FreePort();
         var dll = Path.Combine(AppContext.BaseDirectory, "CompensationLedger.dll");
@@ -50,6 +53,7 @@ public sealed class RunningService : IAsyncDisposable
                 ["Ledger__SeedDemo"] = "false",
             },
         };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) start.Environment[key] = value;
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the service.");
         var service = new RunningService(process, new Uri($"http://127.0.0.1:{port}"));
         process.OutputDataReceived += (_, e) => service.Append(e.Data);
