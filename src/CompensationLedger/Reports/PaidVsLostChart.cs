@@ -74,7 +74,7 @@ public static class PaidVsLostChart
             root.Add(new XElement(Svg + "g", new XAttribute("class", "bar-pair"), new XAttribute("data-group", group.Key),
                 Bar(centre - barWidth - 2, barWidth, lost.Amount * scale, LostColour, "lost", $"{group.Key}: {Label(lost)} lost"),
                 Bar(centre + 2, barWidth, paid.Amount * scale, PaidColour, "paid", $"{group.Key}: {Label(paid)} paid back" +
-                    (group.Totals.PaidToLost is { } ratio ? $" ({ratio.ToString("P1", CultureInfo.InvariantCulture)} of the loss)" : "")),
+                    (group.Totals.PaidToLost is { } ratio ? $" ({(ratio * 100m).ToString("0.0", CultureInfo.InvariantCulture)}% of the loss)" : "")),
                 Text(centre, PlotTop + PlotHeight + 18, group.Key, anchor: "middle"),
                 Text(centre, PlotTop + PlotHeight + 34, $"lost {Label(lost)}", anchor: "middle", size: 10),
                 Text(centre, PlotTop + PlotHeight + 48, $"paid {Label(paid)}", anchor: "middle", size: 10)));
