@@ -218,9 +218,9 @@ public sealed record ClaimTotals(
         if (list.FirstOrDefault(l => l.FundCurrency != fundCurrency) is { } other)
             throw new InvalidOperationException($"Claim {other.Id} is paid in {other.FundCurrency}, not {fundCurrency}.");
 
-        Money Total(Func<ClaimTotalsLine, decimal> amount) => new(list.Sum(amount), fundCurrency);
+        Money Total(Func<ClaimTotalsLine, decimal> amount) => Stated(list.Sum(amount), fundCurrency);
         static IReadOnlyList<Money> PerCurrency(IEnumerable<ClaimTotalsLine> unconverted) =>
-            [.. unconverted.GroupBy(l => l.AmountPaid.Currency).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => new Money(g.Sum(l => l.AmountPaid.Amount), g.Key))];
+            [.. unconverted.GroupBy(l => l.AmountPaid.Currency).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => Stated(g.Sum(l => l.AmountPaid.Amount), g.Key))];
 
         var claimed = Total(l => l.LossInFundCurrency ?? 0m);
         var paid = Total(l => l.Paid);
@@ -232,7 +232,7 @@ public sealed record ClaimTotals(
             list.Count,
             claimed,
             PerCurrency(list.Where(l => l.LossInFundCurrency is null)),
-            new Money(verified.Sum(l => l.LossInFundCurrency ?? 0m), fundCurrency),
+            Stated(verified.Sum(l => l.LossInFundCurrency ?? 0m), fundCurrency),
             PerCurrency(verified.Where(l => l.LossInFundCurrency is null)),
             entitled,
             paid,
@@ -241,6 +241,13 @@ public sealed record ClaimTotals(
             Ratio(paid.Amount - returned.Amount, claimed.Amount),
             byStatus);
     }
+
+    /// <summary>
+    /// The sum with the currency's decimal places written out (0.00 USD, not 0): adding a zero of that scale
+    /// changes no value, only how it prints. Sums of amounts already in minor units never need rounding.
+    /// </summary>
+    public static Money Stated(decimal amount, string currency) =>
+        new(amount + new decimal(0, 0, 0, false, (byte)(Currencies.MinorUnits(currency) ?? 2)), currency);
 
     public static decimal? Ratio(decimal paidBack, decimal lost) =>
         lost == 0m ? null : decimal.Round(paidBack / lost, 4, MidpointRounding.AwayFromZero);

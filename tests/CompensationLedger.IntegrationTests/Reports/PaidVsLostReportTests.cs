@@ -32,7 +32,7 @@ public sealed class PaidVsLostReportTests(LedgerApp app) : IntegrationTest(app)
     private static readonly Instant BeforeEuroApproval = LedgerApp.Start + Duration.FromHours(2) + Duration.FromMinutes(30);
     private static readonly Instant EuroApproval = LedgerApp.Start + Duration.FromHours(3);
 
-    private sealed record Scenario(Guid Putian, Guid Other, Guid C1, Guid C2, Guid C3, Guid C4, string ReportBeforeEuroApproval);
+    private sealed record Scenario(Guid Putian, Guid Other, Guid C1, Guid C2, Guid C3, Guid C4, Guid C5, string ReportBeforeEuroApproval);
 
     private HttpClient Finance => App.Client("fiona", Roles.Finance);
 
@@ -61,7 +61,7 @@ public sealed class PaidVsLostReportTests(LedgerApp app) : IntegrationTest(app)
         var c2 = await App.FileClaimId(Filing(putian, "TT-2", 1000.00m, "EUR", "Made-in-China.com", "mic-shenzhen-77", "2011-01-20", "DE"));
         var c3 = await App.FileClaimId(Filing(putian, "TT-3", 2000.00m, "USD", "Alibaba.com", ClaimApi.FlaggedSupplier, "2011-01-25", "GB"));
         var c4 = await App.FileClaimId(Filing(putian, "TT-4", 500.00m, "USD", "Alibaba.com", ClaimApi.FlaggedSupplier, "2011-02-20", "US"));
-        await App.FileClaimId(Filing(other, "TT-5", 800.00m, "USD", "EC21.com", "ec21-seller", "2011-02-01", "US"));
+        var c5 = await App.FileClaimId(Filing(other, "TT-5", 800.00m, "USD", "EC21.com", "ec21-seller", "2011-02-01", "US"));
 
         App.Clock.Reset(Verified);
         foreach (var claim in new[] { c1, c2, c3, c4 }) (await App.Verify(claim)).GetProperty("status").GetString().ShouldBe("verified-eligible");
@@ -82,7 +82,7 @@ public sealed class PaidVsLostReportTests(LedgerApp app) : IntegrationTest(app)
             await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(new ClaimInformationDeadlineReached(c4, 1, EuroApproval + Duration.FromDays(30)));
         (await App.Status(c4)).ShouldBe("lapsed");
 
-        return new Scenario(putian, other, c1, c2, c3, c4, Figures(backThen));
+        return new Scenario(putian, other, c1, c2, c3, c4, c5, Figures(backThen));
     }
 
     private async Task<JsonElement> Report(string query, HttpClient? client = null)
@@ -228,7 +228,17 @@ public sealed class PaidVsLostReportTests(LedgerApp app) : IntegrationTest(app)
     [Fact]
     public async Task the_projection_agrees_with_a_fold_of_the_whole_event_log()
     {
-        await Seed();
+        var s = await Seed();
+        // Every other kind of claim event too: an appeal granted, a withdrawal, an erasure (which changes no figure).
+        await (await App.Act(App.Handler(), s.C3, "appeal", new { grounds = "The bank confirmed the transfer." })).ShouldBe(200);
+        await (await App.Act(App.Approver("olga"), s.C3, "appeal-decision", new { outcome = "grant" })).ShouldBe(200);
+        await (await App.Act(App.Handler(), s.C5, "withdrawal", new { reason = "The buyer was refunded by the bank." })).ShouldBe(200);
+        await (await App.Act(App.Handler(), s.C1, "buyer-erasure", new { })).ShouldBe(200);
+        var total = (await Report($"caseId={s.Putian}")).GetProperty("total");
+        ShouldBeMoney(total.GetProperty("entitled"), 2960.00m, "USD"); // + min(70% x 2,000.00, 1,000.00)
+        total.GetProperty("byStatus").GetProperty("approved").GetInt32().ShouldBe(3);
+        ShouldBeMoney(total.GetProperty("claimed"), 5300.00m, "USD");
+        (await Report($"caseId={s.Other}")).GetProperty("total").GetProperty("byStatus").GetProperty("withdrawn").GetInt32().ShouldBe(1);
 
         await using var session = App.Store.QuerySession();
         var projected = await session.Query<ClaimTotalsLine>().ToListAsync();

@@ -84,6 +84,18 @@ public sealed class PaidVsLostSpecs
         total.ByStatus["verified-eligible"].ShouldBe(1);
     }
 
+    [Theory]
+    [InlineData("USD", "0.00")]
+    [InlineData("JPY", "0")]
+    [InlineData("BHD", "0.000")]
+    public void totals_are_stated_with_the_currency_s_decimal_places_even_when_zero(string currency, string expected)
+    {
+        var total = ClaimTotals.Sum([], currency);
+
+        total.Paid.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture).ShouldBe(expected);
+        total.Outstanding.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture).ShouldBe(expected);
+    }
+
     [Fact]
     public void as_of_an_instant_before_any_filing_there_is_nothing()
     {
