@@ -1,5 +1,7 @@
 using System.Security.Claims;
+using CompensationLedger.Claims;
 using CompensationLedger.Infrastructure;
+using CompensationLedger.Reports;
 using Marten;
 using Marten.Pagination;
 using Microsoft.AspNetCore.Authorization;
@@ -25,14 +27,17 @@ public sealed record FraudCaseView(
     int SupplierAccountCount,
     int BankAccountCount,
     IReadOnlyList<FlaggedSupplierAccount> SupplierAccounts,
-    IReadOnlyList<FlaggedBankAccountView> BankAccounts)
+    IReadOnlyList<FlaggedBankAccountView> BankAccounts,
+    ClaimTotals? Totals = null)
 {
-    public static FraudCaseView From(FraudCase c, ClaimsPrincipal viewer)
+    /// <param name="totals">Shown by <c>GET /api/cases/{caseId}</c>; null in the answers to flagging commands.</param>
+    public static FraudCaseView From(FraudCase c, ClaimsPrincipal viewer, ClaimTotals? totals = null)
     {
         var unmasked = viewer.IsInRole(Roles.Investigator);
         return new FraudCaseView(c.Id, c.Version, c.Title, c.Platforms, c.ActiveFrom, c.ActiveTo, c.EstimatedLoss, c.OpenedBy, c.OpenedAt,
             c.SupplierAccounts.Count, c.BankAccounts.Count, c.SupplierAccounts,
-            c.BankAccounts.Select(b => new FlaggedBankAccountView(unmasked ? b.AccountNumber : AccountNumbers.Mask(b.AccountNumber), b.BankName, b.HolderName, b.Country)).ToArray());
+            c.BankAccounts.Select(b => new FlaggedBankAccountView(unmasked ? b.AccountNumber : AccountNumbers.Mask(b.AccountNumber), b.BankName, b.HolderName, b.Country)).ToArray(),
+            totals);
     }
 }
 
@@ -68,13 +73,16 @@ public static class GetFraudCaseEndpoint
     [WolverineGet("/api/cases/{caseId}", Name = "GetFraudCase")]
     [Authorize(Roles = Roles.AnyStaff)]
     [Tags("Fraud cases")]
-    [EndpointSummary("A fraud case with its flagged accounts")]
-    public static async Task<Results<Ok<FraudCaseView>, ProblemHttpResult>> Get(Guid caseId, IQuerySession session, ClaimsPrincipal user, CancellationToken ct)
+    [EndpointSummary("A fraud case with its flagged accounts and its totals (claimed, verified, entitled, paid, returned, outstanding, counts by status)")]
+    public static async Task<Results<Ok<FraudCaseView>, ProblemHttpResult>> Get(Guid caseId, IQuerySession session, ClaimPolicySettings policy,
+        ClaimsPrincipal user, CancellationToken ct)
     {
         var fraudCase = await session.LoadAsync<FraudCase>(caseId, ct);
-        return fraudCase is null
-            ? TypedResults.Problem(Problems.NotFound("Fraud case", caseId))
-            : TypedResults.Ok(FraudCaseView.From(fraudCase, user));
+        if (fraudCase is null) return TypedResults.Problem(Problems.NotFound("Fraud case", caseId));
+        var lines = await ClaimTotalsSource.Now(session, caseId, ct);
+        // Claims owed in different fund currencies cannot be added up: the case then shows no totals (the report says why).
+        var totals = ClaimTotals.FundCurrencyOf(lines, policy.FundCurrency) is { } currency ? ClaimTotals.Sum(lines, currency) : null;
+        return TypedResults.Ok(FraudCaseView.From(fraudCase, user, totals));
     }
 }
 

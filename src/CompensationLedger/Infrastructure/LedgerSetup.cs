@@ -62,6 +62,10 @@ public static class LedgerSetup
                 options.Schema.For<ClaimAccess>().UniqueIndex(a => a.Reference);
                 options.Storage.ExtendedSchemaObjects.Add(ClaimReferences.Sequence(Schema));
 
+                // Totals (DOMAIN.md): one line per claim, kept inline and routed by claim id so payout events can join later.
+                options.Projections.Add<Reports.ClaimTotalsProjection>(ProjectionLifecycle.Inline);
+                options.Schema.For<Reports.ClaimTotalsLine>().Index(l => l.CaseId);
+
                 // Exchange rates finance recorded, one stream per currency pair, looked up by pair and day.
                 options.Projections.Add<ExchangeRateProjection>(ProjectionLifecycle.Inline);
 
