@@ -80,7 +80,7 @@ public sealed record ClaimTotalsLine(
 
     /// <summary>
     /// Payouts plug in here: a settled payout adds to <see cref="Paid"/>, a returned one to <see cref="Returned"/>
-    /// (see docs/totals.md for the events' contract). The amount must be in the claim's fund currency.
+    /// (see src/CompensationLedger/Reports/TOTALS.md for the events' contract). The amount must be in the claim's fund currency.
     /// </summary>
     public ClaimTotalsLine Settle(Money amount, Instant at) => this with { Paid = Paid + InFundCurrency(amount), LastEventAt = at };
 
@@ -153,7 +153,7 @@ public sealed record ClaimTotalsLine(
 /// <summary>
 /// Keeps <see cref="ClaimTotalsLine"/> current in the same transaction as the claim events (inline). Routed by claim id,
 /// not by stream, so the payout events, which live in their own streams, join by adding an <c>Identity</c> and an
-/// <c>Apply</c> each (docs/totals.md).
+/// <c>Apply</c> each (src/CompensationLedger/Reports/TOTALS.md).
 /// </summary>
 public sealed class ClaimTotalsProjection : MultiStreamProjection<ClaimTotalsLine, Guid>
 {
