@@ -11,7 +11,7 @@ public static class Report
     {
         Directory.CreateDirectory(folder);
         var machine = Machine();
-        var stamp = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
+        var stamp = NodaTime.Text.InstantPattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd HH':'mm 'UTC'").Format(NodaTime.SystemClock.Instance.GetCurrentInstant());
         var name = smoke ? "smoke" : "latest";
 
         var md = new StringBuilder();
