@@ -47,6 +47,9 @@ public static class LedgerSetup
                 // Read models kept in the same transaction as the events that change them.
                 options.Projections.Snapshot<FraudCase>(SnapshotLifecycle.Inline);
                 options.Schema.For<FraudCase>().Index(c => c.OpenedAt);
+                // The fund's stream is its books; its snapshot is read for every money decision (FetchForWriting) and for GET /api/funds.
+                options.Projections.Snapshot<Funds.Fund>(SnapshotLifecycle.Inline);
+                options.Projections.Add(new Funds.FundIndexProjection(), ProjectionLifecycle.Inline);
 
                 options.Storage.ExtendedSchemaObjects.Add(IdempotencyMiddleware.Table(Schema));
 
