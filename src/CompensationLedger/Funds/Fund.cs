@@ -302,6 +302,23 @@ public sealed record Fund(
         _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),
     }) with { Version = (fund?.Version ?? 0) + 1 };
 
+    /// <summary>The business instant of a fund event.</summary>
+    public static Instant OccurredAt(object e) => e switch
+    {
+        FundEstablished x => x.EstablishedAt,
+        PolicyVersionAdded x => x.AddedAt,
+        PoolOpened x => x.OpenedAt,
+        PoolDeposited x => x.RecordedAt,
+        EntitlementRecorded x => x.RecordedAt,
+        RoundPrepared x => x.PreparedAt,
+        RoundCancelled x => x.CancelledAt,
+        RoundReleased x => x.ReleasedAt,
+        PayoutSettled x => x.SettledAt,
+        PayoutReturned x => x.ReturnedAt,
+        PayoutReissued x => x.ReissuedAt,
+        _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),
+    };
+
     public static Fund Replay(IEnumerable<object> events) => events.Aggregate((Fund?)null, Fold)!;
 
     [JsonIgnore]

@@ -130,10 +130,17 @@ public static class GetFundEndpoints
     [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
     [Tags("Fund")]
     [EndpointSummary("The fund's trial balance per pool and account, from its events' postings, as of an instant")]
-    public static async Task<Results<Ok<TrialBalance>, ProblemHttpResult>> Books(Guid fundId, IQuerySession session, IClock clock, CancellationToken ct, Instant? asOf = null)
+    public static async Task<Results<Ok<TrialBalance>, ProblemHttpResult>> Books(Guid fundId, IQuerySession session, IClock clock, CancellationToken ct, string? asOf = null)
     {
-        var at = asOf ?? clock.GetCurrentInstant();
-        var events = await session.Events.FetchStreamAsync(fundId, timestamp: at.ToDateTimeOffset(), token: ct);
+        var at = clock.GetCurrentInstant();
+        if (asOf is not null)
+        {
+            var parsed = NodaTime.Text.InstantPattern.ExtendedIso.Parse(asOf);
+            if (!parsed.Success) return TypedResults.Problem(Problems.Invalid("asOf", "must be an ISO instant, e.g. 2011-06-01T00:00:00Z."));
+            at = parsed.Value;
+        }
+        // As of business time (the events' own ...At), the clock the ledger's decisions use.
+        var events = (await session.Events.FetchStreamAsync(fundId, token: ct)).Where(e => Fund.OccurredAt(e.Data) <= at).ToList();
         if (events.Count == 0 || events[0].Data is not FundEstablished established) return TypedResults.Problem(Problems.NotFound("Fund", fundId));
         var postings = events.SelectMany(e => Funds.Books.PostingsFor(e.Data)).ToList();
         var zero = Money.Zero(established.Currency);
@@ -172,18 +179,25 @@ public static class GetFundEndpoints
     [Tags("Rounds and payouts")]
     [EndpointSummary("Payouts by status, in reference order")]
     public static async Task<Results<Ok<PagedList<PayoutView>>, ProblemHttpResult>> ListPayouts(
-        IQuerySession session, CancellationToken ct, PayoutStatus? status = null, Guid? fundId = null, int page = 1, int pageSize = 50)
+        IQuerySession session, CancellationToken ct, string? status = null, Guid? fundId = null, int page = 1, int pageSize = 50)
     {
         var check = new Validation();
         if (page < 1) check.Add("page", "must be 1 or more.");
         if (pageSize is < 1 or > 500) check.Add("pageSize", "must be between 1 and 500.");
+        PayoutStatus? wanted = null;
+        if (status is not null)
+        {
+            // As in JSON (in-transit) or as the C# name (InTransit).
+            if (Enum.TryParse<PayoutStatus>(status.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var parsed) && !int.TryParse(status, out _)) wanted = parsed;
+            else check.Add("status", "must be one of in-transit, settled, returned.");
+        }
         if (!check.IsValid) return TypedResults.Problem(check.ToProblem());
 
         // Funds are few (one per ring) and each document holds its payouts.
         IReadOnlyList<Fund> funds = fundId is { } id
             ? (await session.LoadAsync<Fund>(id, ct) is { } one ? [one] : [])
             : await session.Query<Fund>().ToListAsync(ct);
-        var payouts = funds.SelectMany(f => f.Payouts.Values.Where(p => status is null || p.Status == status).Select(p => PayoutView.From(f, p)))
+        var payouts = funds.SelectMany(f => f.Payouts.Values.Where(p => wanted is null || p.Status == wanted).Select(p => PayoutView.From(f, p)))
             .OrderBy(p => p.Reference, StringComparer.Ordinal).ToList();
         return TypedResults.Ok(new PagedList<PayoutView>(payouts.Skip((page - 1) * pageSize).Take(pageSize).ToArray(), page, pageSize, payouts.Count));
     }

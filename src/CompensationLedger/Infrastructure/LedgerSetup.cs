@@ -50,6 +50,7 @@ public static class LedgerSetup
                 // The fund's stream is its books; its snapshot is read for every money decision (FetchForWriting) and for GET /api/funds.
                 options.Projections.Snapshot<Funds.Fund>(SnapshotLifecycle.Inline);
                 options.Projections.Add(new Funds.FundIndexProjection(), ProjectionLifecycle.Inline);
+                options.Schema.For<Funds.FundIndexEntry>();
 
                 options.Storage.ExtendedSchemaObjects.Add(IdempotencyMiddleware.Table(Schema));
 
