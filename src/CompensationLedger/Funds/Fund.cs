@@ -194,13 +194,15 @@ public sealed record Fund(
     ImmutableDictionary<Guid, Entitlement> Entitlements,
     ImmutableDictionary<Guid, Round> Rounds,
     ImmutableDictionary<Guid, Payout> Payouts,
+    ImmutableDictionary<string, IReadOnlyList<MatchedStatementLine>> Statements,
     string EstablishedBy,
     Instant EstablishedAt)
 {
     public static Fund Create(FundEstablished e) =>
         new(e.FundId, 1, e.Name, e.Sponsor, e.Currency, e.EligiblePlatforms, [e.Policy],
             ImmutableDictionary<Guid, Pool>.Empty, ImmutableDictionary<string, RecordedDeposit>.Empty, ImmutableDictionary<Guid, Entitlement>.Empty,
-            ImmutableDictionary<Guid, Round>.Empty, ImmutableDictionary<Guid, Payout>.Empty, e.EstablishedBy, e.EstablishedAt);
+            ImmutableDictionary<Guid, Round>.Empty, ImmutableDictionary<Guid, Payout>.Empty, ImmutableDictionary<string, IReadOnlyList<MatchedStatementLine>>.Empty,
+            e.EstablishedBy, e.EstablishedAt);
 
     public Fund Apply(PolicyVersionAdded e) => this with { Policies = [.. Policies, e.Policy] };
 
@@ -285,6 +287,8 @@ public sealed record Fund(
         };
     }
 
+    public Fund Apply(BankStatementImported e) => this with { Statements = Statements.Add(e.StatementId, e.Lines) };
+
     /// <summary>Folds any fund event; for replay in specs, the property test and as-of reads.</summary>
     public static Fund? Fold(Fund? fund, object e) => (e switch
     {
@@ -299,6 +303,7 @@ public sealed record Fund(
         PayoutSettled x => fund!.Apply(x),
         PayoutReturned x => fund!.Apply(x),
         PayoutReissued x => fund!.Apply(x),
+        BankStatementImported x => fund!.Apply(x),
         _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),
     }) with { Version = (fund?.Version ?? 0) + 1 };
 
@@ -316,6 +321,7 @@ public sealed record Fund(
         PayoutSettled x => x.SettledAt,
         PayoutReturned x => x.ReturnedAt,
         PayoutReissued x => x.ReissuedAt,
+        BankStatementImported x => x.ImportedAt,
         _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),
     };
 

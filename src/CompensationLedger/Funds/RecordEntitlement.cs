@@ -2,6 +2,7 @@ using CompensationLedger.Cases;
 using CompensationLedger.Infrastructure;
 using Marten;
 using NodaTime;
+using Wolverine.Attributes;
 
 namespace CompensationLedger.Funds;
 
@@ -52,7 +53,8 @@ public static class RecordEntitlementHandler
             command.RecordedBy, now));
     }
 
-    /// <summary>Appends to the fund's stream at the version read (FetchForWriting): a concurrent change makes this fail and the message retry.</summary>
+    /// <summary>Appends to the fund's stream at the version read (FetchForWriting): a concurrent change (a round being prepared) makes this fail and retry.</summary>
+    [RetryNow(typeof(JasperFx.ConcurrencyException), 20, 50, 100, 250, 500)]
     public static async Task Handle(RecordEntitlement command, IDocumentSession session, IClock clock, CancellationToken ct)
     {
         var stream = await session.Events.FetchForWriting<Fund>(command.FundId, ct);

@@ -28,7 +28,7 @@ public sealed class FundInvariantProperties
             .Select((currency, minimum, backs) => new Setup(currency switch { 0 => "USD", 1 => "JPY", _ => "BHD" }, minimum * 700, backs));
 
     private static readonly Gen<Step[]> StepsGen =
-        Gen.Select(Gen.Int[0, 9], Gen.Int[0, 1_000], Gen.Int[1, 300_000]).Select((kind, pick, units) => new Step(kind, pick, units)).Array[1, 40];
+        Gen.Select(Gen.Int[0, 10], Gen.Int[0, 1_000], Gen.Int[1, 300_000]).Select((kind, pick, units) => new Step(kind, pick, units)).Array[1, 40];
 
     [Fact]
     public void the_books_balance_no_pool_goes_negative_and_no_claim_is_overpaid_after_every_step()
@@ -52,7 +52,7 @@ public sealed class FundInvariantProperties
         steps.ShouldBeGreaterThan(Sequences * 10);
         // The histories reach every kind of money movement, many times over (a degenerate generator would prove nothing).
         foreach (var kind in new[] { nameof(PoolDeposited), nameof(EntitlementRecorded), nameof(RoundPrepared), nameof(RoundReleased), nameof(RoundCancelled),
-                     nameof(PayoutSettled), nameof(PayoutReturned), nameof(PayoutReissued) })
+                     nameof(PayoutSettled), nameof(PayoutReturned), nameof(PayoutReissued), nameof(BankStatementImported) })
             seen.GetValueOrDefault(kind).ShouldBeGreaterThan(50, kind);
         seen.GetValueOrDefault("refused:four-eyes").ShouldBeGreaterThan(50);
     }
@@ -90,6 +90,7 @@ public sealed class FundInvariantProperties
                 7 => fund.Payouts.IsEmpty ? null : ReturnPayoutEndpoint.Decide(fund, Pick(step.Pick, fund.Payouts.Keys.Order().ToArray()), new RecordPayoutReturn("bounced"), "fiona", Now),
                 8 => fund.Payouts.IsEmpty ? null : ReissuePayoutEndpoint.Decide(fund, Pick(step.Pick, fund.Payouts.Keys.Order().ToArray()), Guid.NewGuid(),
                     new ReissuePayout(new BankDetails("Buyer", "GB29NWBK60161331926819")), "fiona", Now),
+                10 => fund.Payouts.IsEmpty ? null : ImportBankStatementEndpoint.Decide(fund, Statement(fund, step), "fiona", Now),
                 _ => fund.Rounds.IsEmpty ? null : CancelRoundEndpoint.Decide(fund, Pick(step.Pick, fund.Rounds.Keys.Order().ToArray()), new CancelRound("redo"), "fiona", Now),
             };
             if (decision is null) continue;
@@ -156,6 +157,20 @@ public sealed class FundInvariantProperties
     private static void Check(bool holds, string invariant)
     {
         if (!holds) throw new ShouldAssertException(invariant);
+    }
+
+    /// <summary>A statement over some of the fund's payouts: debits and credits, some with the wrong amount, one unknown reference.</summary>
+    private static IReadOnlyList<StatementLine> Statement(Fund fund, Step step)
+    {
+        var payouts = fund.Payouts.Values.OrderBy(p => p.Reference, StringComparer.Ordinal).ToArray();
+        var lines = Enumerable.Range(0, 1 + step.Units % 4).Select(i =>
+        {
+            var payout = payouts[(step.Pick + i * 7) % payouts.Length];
+            var amount = (step.Units >> i) % 5 == 0 ? payout.Amount with { Amount = payout.Amount.Amount + Unit(fund.Currency) } : payout.Amount;
+            return new StatementLine(i + 2, new LocalDate(2011, 6, 1), payout.Reference, amount, (step.Pick >> i) % 2 == 0 ? StatementDirection.Debit : StatementDirection.Credit);
+        }).ToList();
+        lines.Add(new StatementLine(lines.Count + 2, new LocalDate(2011, 6, 1), $"UNKNOWN-{step.Units}", Money.Of(Unit(fund.Currency), fund.Currency), StatementDirection.Credit));
+        return lines;
     }
 
     private static T Pick<T>(int n, T[] items) => items[n % items.Length];
