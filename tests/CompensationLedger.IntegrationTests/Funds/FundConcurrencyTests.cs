@@ -53,7 +53,7 @@ public sealed class FundConcurrencyTests(LedgerApp app) : IntegrationTest(app)
 
         responses.Count(r => (int)r.StatusCode == 201).ShouldBe(1);
         foreach (var refused in responses.Where(r => (int)r.StatusCode != 201))
-            (await refused.ShouldBeProblem(409)).GetProperty("code").GetString().ShouldBeOneOf("nothing-owed", "concurrent-change");
+            (await refused.ShouldBeProblem(409)).GetProperty("code").GetString().ShouldBeOneOf("nothing-to-allocate", "concurrent-change");
         var pool = (await App.GetFund(fundId)).Pool(poolId);
         pool.Amount("allocated").ShouldBe(1_000m);
         pool.Amount("available").ShouldBe(0m);
