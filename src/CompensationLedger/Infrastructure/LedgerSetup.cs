@@ -109,6 +109,7 @@ public static class LedgerSetup
         services.AddLedgerSecurity(configuration);
         services.AddLedgerOpenApi();
         services.AddHostedService<Demo.DemoSeedOnStart>();
+        services.AddHostedService<Demo.FundDemoSeedOnStart>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return builder;
     }
