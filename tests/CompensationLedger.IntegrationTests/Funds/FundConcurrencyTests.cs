@@ -100,4 +100,21 @@ public sealed class FundConcurrencyTests(LedgerApp app) : IntegrationTest(app)
         var books = await (await App.Finance().GetAsync($"/api/funds/{fundId}/books")).Json();
         books.Amount("totalDebits").ShouldBe(books.Amount("totalCredits"));
     }
+
+    [Fact]
+    public async Task entitlements_arriving_at_once_are_all_recorded_once()
+    {
+        var fundId = await App.EstablishFund();
+
+        // Twenty approvals at once, each sent twice: the seam retries on a concurrent change and ignores a repeat.
+        var claims = Enumerable.Range(1, 20).Select(n => (n, id: Guid.CreateVersion7())).ToList();
+        var bus = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Wolverine.IMessageBus>(App.Host.Services);
+        await Task.WhenAll(claims.Concat(claims).Select(c => bus.InvokeAsync(new CompensationLedger.Funds.RecordEntitlement(fundId, c.id, $"CL-2011-{c.n:D6}",
+            Guid.Empty, "Alibaba.com", "someone", "GB", Money.Of(100m + c.n, "USD"), "claims.approver"))));
+
+        var fund = await App.GetFund(fundId);
+        fund.GetProperty("entitlements").GetProperty("claims").GetInt32().ShouldBe(20);
+        fund.GetProperty("entitlements").Amount("entitled").ShouldBe(20 * 100m + 210m);
+        (await EventsOfType<CompensationLedger.Funds.EntitlementRecorded>()).ShouldBe(20);
+    }
 }
