@@ -109,6 +109,26 @@ public sealed record PayoutView(
             p.BankDetails is { } bank ? bank with { AccountNumber = AccountNumbers.Mask(bank.AccountNumber) } : null);
 }
 
+/// <summary>What the fund owes one claim and where that money is: set aside by a prepared round, in transit, or settled.</summary>
+public sealed record EntitlementView(
+    Guid ClaimId,
+    string ClaimReference,
+    Guid CaseId,
+    string Platform,
+    string SupplierAccountId,
+    string BuyerCountry,
+    Guid? PerpetratorPoolId,
+    Money Entitled,
+    Money Allocated,
+    Money InTransit,
+    Money Settled,
+    Money StillOwed)
+{
+    public static EntitlementView From(Fund fund, Entitlement e) =>
+        new(e.ClaimId, e.ClaimReference, e.CaseId, e.Platform, e.SupplierAccountId, e.BuyerCountry, fund.PerpetratorPoolFor(e)?.Id,
+            fund.Money(e.Amount), fund.Money(e.Allocated), fund.Money(e.InTransit), fund.Money(e.Settled), fund.Money(e.StillOwed));
+}
+
 /// <summary>One account of one pool in the trial balance: debits, credits and the debit-minus-credit balance.</summary>
 public sealed record TrialBalanceLine(Guid PoolId, string Account, Money Debits, Money Credits, Money Balance);
 
@@ -152,6 +172,24 @@ public static class GetFundEndpoints
                 return new TrialBalanceLine(g.Key.PoolId, g.Key.Account, debits, credits, debits - credits);
             }).ToArray();
         return TypedResults.Ok(new TrialBalance(fundId, at, lines.Aggregate(zero, (s, l) => s + l.Debits), lines.Aggregate(zero, (s, l) => s + l.Credits), lines));
+    }
+
+    [WolverineGet("/api/funds/{fundId}/entitlements", Name = "ListEntitlements")]
+    [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
+    [Tags("Fund")]
+    [EndpointSummary("What the fund owes each approved claim and how much of it is allocated, in transit or settled")]
+    public static async Task<Results<Ok<PagedList<EntitlementView>>, ProblemHttpResult>> ListEntitlements(
+        Guid fundId, IQuerySession session, CancellationToken ct, bool stillOwed = false, int page = 1, int pageSize = 50)
+    {
+        var check = new Validation();
+        if (page < 1) check.Add("page", "must be 1 or more.");
+        if (pageSize is < 1 or > 500) check.Add("pageSize", "must be between 1 and 500.");
+        if (!check.IsValid) return TypedResults.Problem(check.ToProblem());
+        var fund = await session.LoadAsync<Fund>(fundId, ct);
+        if (fund is null) return TypedResults.Problem(Problems.NotFound("Fund", fundId));
+        var items = fund.Entitlements.Values.Where(e => !stillOwed || e.StillOwed > 0m)
+            .OrderBy(e => e.ClaimReference, StringComparer.Ordinal).Select(e => EntitlementView.From(fund, e)).ToList();
+        return TypedResults.Ok(new PagedList<EntitlementView>(items.Skip((page - 1) * pageSize).Take(pageSize).ToArray(), page, pageSize, items.Count));
     }
 
     [WolverineGet("/api/rounds/{roundId}", Name = "GetRound")]

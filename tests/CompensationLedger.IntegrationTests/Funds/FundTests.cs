@@ -149,6 +149,13 @@ public sealed class FundTests(LedgerApp app) : IntegrationTest(app)
         pool = (await App.GetFund(fundId)).Pool(poolId);
         pool.Amount("inTransit").ShouldBe(1_000m);
         pool.Amount("allocated").ShouldBe(0m);
+
+        var owed = await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/funds/{fundId}/entitlements?stillOwed=true")).Json();
+        var first = owed.GetProperty("items").EnumerateArray().First();
+        first.GetProperty("claimReference").GetString().ShouldBe("CL-2011-000001");
+        first.Amount("entitled").ShouldBe(1_000m);
+        first.Amount("inTransit").ShouldBe(333.34m);
+        first.Amount("stillOwed").ShouldBe(666.66m);
     }
 
     [Fact]
