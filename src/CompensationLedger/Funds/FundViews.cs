@@ -192,6 +192,18 @@ public static class GetFundEndpoints
         return TypedResults.Ok(new PagedList<EntitlementView>(items.Skip((page - 1) * pageSize).Take(pageSize).ToArray(), page, pageSize, items.Count));
     }
 
+    [WolverineGet("/api/funds/{fundId}/bank-statements/{statementId}", Name = "GetBankStatement")]
+    [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
+    [Tags("Rounds and payouts")]
+    [EndpointSummary("An imported bank statement: each line and what it matched (unmatched and mismatched lines included)")]
+    public static async Task<Results<Ok<BankStatementResult>, ProblemHttpResult>> GetBankStatement(Guid fundId, string statementId, IQuerySession session, CancellationToken ct)
+    {
+        var fund = await session.LoadAsync<Fund>(fundId, ct);
+        return fund?.Statements.TryGetValue(statementId, out var lines) == true
+            ? TypedResults.Ok(new BankStatementResult(statementId, true, lines))
+            : TypedResults.Problem(Problems.NotFound("Bank statement", statementId));
+    }
+
     [WolverineGet("/api/rounds/{roundId}", Name = "GetRound")]
     [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
     [Tags("Rounds and payouts")]

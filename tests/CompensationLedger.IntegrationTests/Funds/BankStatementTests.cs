@@ -41,6 +41,10 @@ public sealed class BankStatementTests(LedgerApp app) : IntegrationTest(app)
         pool.Amount("inTransit").ShouldBe(0m);
         pool.Amount("available").ShouldBe(1_020m);
 
+        var statementId = result.GetProperty("statementId").GetString();
+        var stored = await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/funds/{fundId}/bank-statements/{statementId}")).Json();
+        stored.GetProperty("lines").EnumerateArray().Count(l => l.GetProperty("match").GetString() == "unmatched").ShouldBe(1);
+
         var events = await App.EventCount();
         var again = await App.Finance("fatima").PostJson("/api/bank-statements", new { fundId, csv = csv.Replace("\n", "\r\n", StringComparison.Ordinal) });
         await again.ShouldBe(200);
