@@ -235,6 +235,34 @@ public sealed class FundTests(LedgerApp app) : IntegrationTest(app)
     }
 
     [Fact]
+    public async Task a_claim_against_a_perpetrator_is_paid_from_its_pool_first_then_from_the_general_pool_when_the_policy_allows()
+    {
+        var caseId = await App.OpenCase();
+        await (await App.Client("ivy", Roles.Investigator).PostJson($"/api/cases/{caseId}/supplier-accounts",
+            new { accounts = new[] { new { platform = "Alibaba.com", accountId = "cnxinda", displayName = "Xinda" } } })).ShouldBe(200);
+        var fundId = await App.EstablishFund(FundApi.FairPlayFund(backs: true));
+        var general = await App.OpenGeneralPool(fundId);
+        var opened = await App.Finance().PostJson($"/api/funds/{fundId}/pools",
+            new { kind = "perpetrator", name = "Xinda fees", caseId, platform = "Alibaba.com", supplierAccountId = "cnxinda" });
+        var xinda = (await opened.Json()).GetProperty("id").GetGuid();
+        await App.Deposit(fundId, xinda, 300.00m, "FEES-XINDA");
+        await App.Deposit(fundId, general, 10_000.00m, "SPONSOR-1");
+        await App.Entitle(fundId, 1, 1_000m, supplier: "cnxinda", caseId: caseId);
+        await App.Entitle(fundId, 2, 500m, supplier: "cnxinda", caseId: caseId);
+        await App.Entitle(fundId, 3, 700m);
+
+        var round = await App.PrepareRound(fundId);
+
+        round.GetProperty("allocations").EnumerateArray()
+            .Select(a => (a.GetProperty("claimReference").GetString(), a.GetProperty("poolId").GetGuid() == xinda ? "xinda" : "general", a.Amount("amount")))
+            .ShouldBe([("CL-2011-000001", "xinda", 200m), ("CL-2011-000001", "general", 800m), ("CL-2011-000002", "xinda", 100m),
+                ("CL-2011-000002", "general", 400m), ("CL-2011-000003", "general", 700m)]);
+        var fund = await App.GetFund(fundId);
+        fund.Pool(xinda).Amount("available").ShouldBe(0m);
+        fund.Pool(general).Amount("available").ShouldBe(8_100m);
+    }
+
+    [Fact]
     public async Task a_yen_fund_allocates_whole_yen()
     {
         var fundId = await App.EstablishFund(FundApi.FairPlayFund("JPY"));
