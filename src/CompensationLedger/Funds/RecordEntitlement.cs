@@ -2,7 +2,8 @@ using CompensationLedger.Cases;
 using CompensationLedger.Infrastructure;
 using Marten;
 using NodaTime;
-using Wolverine.Attributes;
+using Wolverine.ErrorHandling;
+using Wolverine.Runtime.Handlers;
 
 namespace CompensationLedger.Funds;
 
@@ -53,8 +54,16 @@ public static class RecordEntitlementHandler
             command.RecordedBy, now));
     }
 
-    /// <summary>Appends to the fund's stream at the version read (FetchForWriting): a concurrent change (a round being prepared) makes this fail and retry.</summary>
-    [RetryNow(typeof(JasperFx.ConcurrencyException), 20, 50, 100, 250, 500)]
+    /// <summary>
+    /// Approvals arrive together (and contend with rounds) on one fund stream: a lost race is retried,
+    /// many times with short growing pauses, since with N at once the last may lose N-1 times.
+    /// </summary>
+    public static void Configure(HandlerChain chain) =>
+        chain.OnException<JasperFx.ConcurrencyException>()
+            .Or<Marten.Exceptions.ConcurrentUpdateException>()
+            .RetryWithCooldown(Enumerable.Range(1, 24).Select(i => TimeSpan.FromMilliseconds(Math.Min(10 * i, 200))).ToArray());
+
+    /// <summary>Appends to the fund's stream at the version read (FetchForWriting): a concurrent change makes this fail and retry.</summary>
     public static async Task Handle(RecordEntitlement command, IDocumentSession session, IClock clock, CancellationToken ct)
     {
         var stream = await session.Events.FetchForWriting<Fund>(command.FundId, ct);
