@@ -50,6 +50,10 @@ public static class LedgerSetup
                 // Read models kept in the same transaction as the events that change them.
                 options.Projections.Snapshot<FraudCase>(SnapshotLifecycle.Inline);
                 options.Schema.For<FraudCase>().Index(c => c.OpenedAt);
+                // The fund's stream is its books; its snapshot is read for every money decision (FetchForWriting) and for GET /api/funds.
+                options.Projections.Snapshot<Funds.Fund>(SnapshotLifecycle.Inline);
+                options.Projections.Add(new Funds.FundIndexProjection(), ProjectionLifecycle.Inline);
+                options.Schema.For<Funds.FundIndexEntry>();
 
                 options.Storage.ExtendedSchemaObjects.Add(IdempotencyMiddleware.Table(Schema));
 
@@ -129,6 +133,7 @@ public static class LedgerSetup
         services.AddHostedService<Demo.DemoSeedOnStart>();
         services.AddSingleton(configuration.GetSection("Ledger:StatusLookup").Get<StatusLookup.LookupLimits>() ?? new StatusLookup.LookupLimits());
         services.AddSingleton<StatusLookup.LookupGuard>();
+        services.AddHostedService<Demo.FundDemoSeedOnStart>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return builder;
     }

@@ -1,0 +1,102 @@
+using System.Globalization;
+using CompensationLedger.Cases;
+using CompensationLedger.Funds;
+using CompensationLedger.Infrastructure;
+using JasperFx.CommandLine;
+using Marten;
+using NodaTime;
+
+namespace CompensationLedger.Demo;
+
+/// <summary>
+/// The fund side of the demo: a Fair Play Fund with a general pool (the sponsor's money) and
+/// perpetrator pools holding the forfeited fees of three of the Putian ring's suppliers, and
+/// approved claims fed in through the entitlement seam (as the claims feature will do), so that
+/// finance can prepare and release a round straight away. Deterministic; skipped when present.
+/// Needs the Putian case (<see cref="PutianDemo"/>) first.
+/// </summary>
+public static class FairPlayFundDemo
+{
+    public static readonly Guid FundId = Guid.Parse("0195a2c0-2011-7000-8000-0000000f0001");
+    public static readonly Guid GeneralPoolId = Guid.Parse("0195a2c0-2011-7000-8000-0000000f0100");
+    public const string Finance = "demo.finance";
+    public const int Claims = 40;
+
+    public static async Task<bool> SeedAsync(IDocumentStore store, IClock clock, CancellationToken ct = default)
+    {
+        await using var session = store.LightweightSession();
+        if (await session.LoadAsync<Fund>(FundId, ct) is not null) return false;
+        var fraudCase = await session.LoadAsync<FraudCase>(PutianDemo.CaseId, ct)
+            ?? throw new InvalidOperationException("Seed the Putian case first (seed-demo).");
+
+        var now = clock.GetCurrentInstant();
+        var established = EstablishFundEndpoint.Decide(FundId, new EstablishFund("Fair Play Fund", "Alibaba.com", "USD", PutianDemo.Platforms,
+            new PolicyTerms(new LocalDate(2011, 2, 21), 0.70m, Money.Of(1_000m, "USD"), Money.Of(5m, "USD"), 90, 30, 60)), Finance, now);
+        var fund = Fund.Create(established);
+        var events = new List<object> { established };
+
+        void Apply(Decision decision)
+        {
+            if (decision.Refusal is { } refusal) throw new InvalidOperationException($"The demo data breaks a rule: {refusal.Detail}");
+            foreach (var e in decision.Events)
+            {
+                fund = Fund.Fold(fund, e)!;
+                events.Add(e);
+            }
+        }
+
+        Apply(OpenPoolEndpoint.Decide(fund, GeneralPoolId, new OpenPool(PoolKind.General, "General pool (sponsor)"), null, Finance, now));
+        Apply(DepositToPoolEndpoint.Decide(fund, GeneralPoolId, new DepositToPool(Money.Of(20_000m, "USD"), "SPONSOR-2011-0001", new LocalDate(2011, 3, 1)), Finance, now));
+        var suppliers = fraudCase.SupplierAccounts.Take(3).ToArray();
+        for (var i = 0; i < suppliers.Length; i++)
+        {
+            var poolId = Guid.Parse($"0195a2c0-2011-7000-8000-0000000f02{i:D2}");
+            Apply(OpenPoolEndpoint.Decide(fund, poolId, new OpenPool(PoolKind.Perpetrator, $"Forfeited fees: {suppliers[i].DisplayName}", fraudCase.Id,
+                suppliers[i].Platform, suppliers[i].AccountId), fraudCase, Finance, now));
+            Apply(DepositToPoolEndpoint.Decide(fund, poolId, new DepositToPool(Money.Of(2_999m, "USD"), $"FORFEIT-{suppliers[i].AccountId}", new LocalDate(2011, 3, 1)), Finance, now));
+        }
+        for (var n = 1; n <= Claims; n++)
+        {
+            // Losses of a few hundred to a few thousand dollars; entitlement min(70% x loss, 1,000.00), as the policy computes it.
+            var loss = 300m + (n * 173m % 2_400m);
+            var supplier = fraudCase.SupplierAccounts[n % 5];
+            Apply(RecordEntitlementHandler.Decide(fund, new RecordEntitlement(FundId, Guid.Parse($"0195a2c0-2011-7000-8000-0000000c{n:D4}"),
+                $"CL-2011-{n:D6}", fraudCase.Id, supplier.Platform, supplier.AccountId, n % 3 == 0 ? "US" : n % 3 == 1 ? "GB" : "DE",
+                Money.RoundedHalfAwayFromZero(Math.Min(loss * 0.70m, 1_000m), "USD"), "demo.approver"), now));
+        }
+
+        session.Events.StartStream<Fund>(FundId, events);
+        await session.SaveChangesAsync(ct);
+        return true;
+    }
+}
+
+[Description("Loads the demo fund (pools, deposits, approved claims) after seed-demo, unless it is already there", Name = "seed-fund-demo")]
+public sealed class SeedFundDemoCommand : JasperFxAsyncCommand<NetCoreInput>
+{
+    public override async Task<bool> Execute(NetCoreInput input)
+    {
+        using var host = input.BuildHost();
+        var store = host.Services.GetRequiredService<IDocumentStore>();
+        var clock = host.Services.GetRequiredService<IClock>();
+        await PutianDemo.SeedAsync(store, clock);
+        var seeded = await FairPlayFundDemo.SeedAsync(store, clock);
+        Console.WriteLine(seeded
+            ? string.Create(CultureInfo.InvariantCulture, $"Seeded the demo fund {FairPlayFundDemo.FundId}: a general pool, 3 perpetrator pools, {FairPlayFundDemo.Claims} entitlements.")
+            : $"The demo fund {FairPlayFundDemo.FundId} is already there; nothing changed.");
+        return true;
+    }
+}
+
+/// <summary>With <c>Ledger:SeedDemo</c> on, seeds the demo fund after the demo case (hosted services start in registration order).</summary>
+public sealed class FundDemoSeedOnStart(IDocumentStore store, IClock clock, IConfiguration configuration, ILogger<FundDemoSeedOnStart> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!configuration.GetValue("Ledger:SeedDemo", false)) return;
+        if (await FairPlayFundDemo.SeedAsync(store, clock, cancellationToken))
+            logger.LogInformation("Seeded the demo fund {FundId} (Ledger:SeedDemo is on)", FairPlayFundDemo.FundId);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

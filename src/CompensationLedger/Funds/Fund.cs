@@ -1,0 +1,352 @@
+using System.Collections.Immutable;
+using System.Text.Json.Serialization;
+using NodaTime;
+
+namespace CompensationLedger.Funds;
+
+// The fund's stream is its books: every pool, every entitlement it owes and every round and payout
+// live in one stream, because one decision can move money out of two pools at once (a claim's
+// perpetrator pool, then the general pool) and must see both balances at the same version.
+// Every event that moves money carries the amounts per pool, so the postings (Books.PostingsFor)
+// are a function of the event alone.
+
+/// <summary>Finance established a compensation fund: who sponsors it, its currency, the platforms it covers and its first policy.</summary>
+public sealed record FundEstablished(
+    Guid FundId,
+    string Name,
+    string Sponsor,
+    string Currency,
+    IReadOnlyList<string> EligiblePlatforms,
+    PolicyVersion Policy,
+    string EstablishedBy,
+    Instant EstablishedAt);
+
+/// <summary>Finance added a policy version that applies from its effective date on.</summary>
+public sealed record PolicyVersionAdded(Guid FundId, PolicyVersion Policy, string AddedBy, Instant AddedAt);
+
+/// <summary>Finance opened a pool: the general pool, or the pool of one perpetrator's forfeited fees.</summary>
+public sealed record PoolOpened(Guid FundId, Guid PoolId, PoolKind Kind, string Name, PerpetratorAccount? Perpetrator, string OpenedBy, Instant OpenedAt);
+
+/// <summary>Money arrived in a pool's bank account (bank reference as on the statement).</summary>
+public sealed record PoolDeposited(Guid FundId, Guid PoolId, Money Amount, string BankReference, LocalDate ValueDate, string RecordedBy, Instant RecordedAt);
+
+/// <summary>An approved claim is owed this much by the fund, in the fund's currency (fed by the claims feature).</summary>
+public sealed record EntitlementRecorded(
+    Guid FundId,
+    Guid ClaimId,
+    string ClaimReference,
+    Guid CaseId,
+    string Platform,
+    string SupplierAccountId,
+    string BuyerCountry,
+    Money Amount,
+    string RecordedBy,
+    Instant RecordedAt);
+
+/// <summary>Finance prepared a distribution round: money was set aside (allocated) per claim and pool; allocations under the minimum payment were carried.</summary>
+public sealed record RoundPrepared(
+    Guid FundId,
+    Guid RoundId,
+    int Number,
+    int PolicyVersion,
+    IReadOnlyList<RoundAllocation> Allocations,
+    IReadOnlyList<CarriedAllocation> Carried,
+    string PreparedBy,
+    Instant PreparedAt);
+
+/// <summary>A second finance user released a prepared round: one payout per claim left for the bank.</summary>
+public sealed record RoundReleased(Guid FundId, Guid RoundId, IReadOnlyList<PayoutIssued> Payouts, string ReleasedBy, Instant ReleasedAt);
+
+/// <summary>Finance withdrew a prepared round before release: its allocations went back to the pools.</summary>
+public sealed record RoundCancelled(Guid FundId, Guid RoundId, IReadOnlyList<RoundAllocation> Allocations, string Reason, string CancelledBy, Instant CancelledAt);
+
+/// <summary>The bank confirmed that a payout reached the buyer.</summary>
+public sealed record PayoutSettled(Guid FundId, Guid PayoutId, Guid ClaimId, IReadOnlyList<PoolAmount> Lines, string? BankReference, string RecordedBy, Instant SettledAt);
+
+/// <summary>The bank returned a payout (bounced): its money is back in its pools and the claim is owed it again.</summary>
+public sealed record PayoutReturned(Guid FundId, Guid PayoutId, Guid ClaimId, IReadOnlyList<PoolAmount> Lines, string Reason, string RecordedBy, Instant ReturnedAt);
+
+/// <summary>A returned payout was sent again, from the same pools, to corrected bank details.</summary>
+public sealed record PayoutReissued(
+    Guid FundId,
+    Guid OriginalPayoutId,
+    Guid PayoutId,
+    string Reference,
+    Guid ClaimId,
+    string ClaimReference,
+    IReadOnlyList<PoolAmount> Lines,
+    Money Amount,
+    BankDetails BankDetails,
+    string ReissuedBy,
+    Instant ReissuedAt);
+
+public enum PoolKind { General, Perpetrator }
+
+public enum RoundStatus { Prepared, Released, Cancelled }
+
+public enum PayoutStatus { InTransit, Settled, Returned }
+
+/// <summary>The supplier account whose forfeited fees fund a perpetrator pool.</summary>
+/// <param name="AccountId">Normalised (<see cref="Cases.AccountNumbers.NormaliseSupplierAccount"/>).</param>
+public sealed record PerpetratorAccount(Guid CaseId, string Platform, string AccountId)
+{
+    public bool Matches(Guid caseId, string platform, string normalisedAccountId) =>
+        CaseId == caseId && AccountId == normalisedAccountId && string.Equals(Platform, platform, StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>Money set aside in a round for one claim from one pool.</summary>
+public sealed record RoundAllocation(Guid ClaimId, string ClaimReference, Guid PoolId, Money Amount);
+
+/// <summary>What a claim would have got in a round but did not, being under the minimum payment; the money stayed in the pools.</summary>
+public sealed record CarriedAllocation(Guid ClaimId, string ClaimReference, Money Amount);
+
+public sealed record PoolAmount(Guid PoolId, Money Amount);
+
+public sealed record PayoutIssued(Guid PayoutId, string Reference, Guid ClaimId, string ClaimReference, IReadOnlyList<PoolAmount> Lines, Money Amount);
+
+public sealed record RecordedDeposit(Guid PoolId, decimal Amount);
+
+public sealed record BankDetails(string AccountHolder, string AccountNumber, string? BankName = null, string? Swift = null, string? Country = null);
+
+public sealed record Pool(
+    Guid Id,
+    int Sequence,
+    PoolKind Kind,
+    string Name,
+    PerpetratorAccount? Perpetrator,
+    decimal Deposited,
+    decimal Allocated,
+    decimal InTransit,
+    decimal Settled,
+    decimal Returned)
+{
+    /// <summary>What a round may still allocate: deposits less what is set aside, on its way, or paid. Returned money is available again.</summary>
+    [JsonIgnore]
+    public decimal Available => Deposited - Allocated - InTransit - Settled;
+}
+
+/// <summary>What the fund owes one claim and how much of it is already committed (allocated, in transit or settled).</summary>
+public sealed record Entitlement(
+    Guid ClaimId,
+    string ClaimReference,
+    Guid CaseId,
+    string Platform,
+    string SupplierAccountId,
+    string BuyerCountry,
+    decimal Amount,
+    decimal Allocated,
+    decimal InTransit,
+    decimal Settled)
+{
+    [JsonIgnore]
+    public decimal Committed => Allocated + InTransit + Settled;
+
+    [JsonIgnore]
+    public decimal StillOwed => Amount - Committed;
+}
+
+public sealed record Round(
+    Guid Id,
+    int Number,
+    RoundStatus Status,
+    int PolicyVersion,
+    IReadOnlyList<RoundAllocation> Allocations,
+    IReadOnlyList<CarriedAllocation> Carried,
+    IReadOnlyList<Guid> PayoutIds,
+    string PreparedBy,
+    Instant PreparedAt,
+    string? ReleasedBy,
+    Instant? ReleasedAt);
+
+public sealed record Payout(
+    Guid Id,
+    string Reference,
+    Guid RoundId,
+    Guid ClaimId,
+    string ClaimReference,
+    IReadOnlyList<PoolAmount> Lines,
+    Money Amount,
+    PayoutStatus Status,
+    Instant IssuedAt,
+    string IssuedBy,
+    BankDetails? BankDetails,
+    Guid? ReissueOf,
+    Guid? ReissuedAs,
+    Instant? SettledAt,
+    Instant? ReturnedAt,
+    string? ReturnReason);
+
+/// <summary>
+/// A fund as its events made it: the write model for every money decision (read with
+/// FetchForWriting, so two decisions on the same version cannot both commit) and, kept inline by
+/// Marten, the read model behind <c>GET /api/funds/{fundId}</c>.
+/// </summary>
+public sealed record Fund(
+    Guid Id,
+    int Version,
+    string Name,
+    string Sponsor,
+    string Currency,
+    IReadOnlyList<string> EligiblePlatforms,
+    IReadOnlyList<PolicyVersion> Policies,
+    ImmutableDictionary<Guid, Pool> Pools,
+    ImmutableDictionary<string, RecordedDeposit> DepositsByBankReference,
+    ImmutableDictionary<Guid, Entitlement> Entitlements,
+    ImmutableDictionary<Guid, Round> Rounds,
+    ImmutableDictionary<Guid, Payout> Payouts,
+    ImmutableDictionary<string, IReadOnlyList<MatchedStatementLine>> Statements,
+    string EstablishedBy,
+    Instant EstablishedAt)
+{
+    public static Fund Create(FundEstablished e) =>
+        new(e.FundId, 1, e.Name, e.Sponsor, e.Currency, e.EligiblePlatforms, [e.Policy],
+            ImmutableDictionary<Guid, Pool>.Empty, ImmutableDictionary<string, RecordedDeposit>.Empty, ImmutableDictionary<Guid, Entitlement>.Empty,
+            ImmutableDictionary<Guid, Round>.Empty, ImmutableDictionary<Guid, Payout>.Empty, ImmutableDictionary<string, IReadOnlyList<MatchedStatementLine>>.Empty,
+            e.EstablishedBy, e.EstablishedAt);
+
+    public Fund Apply(PolicyVersionAdded e) => this with { Policies = [.. Policies, e.Policy] };
+
+    public Fund Apply(PoolOpened e) =>
+        this with { Pools = Pools.Add(e.PoolId, new Pool(e.PoolId, Pools.Count + 1, e.Kind, e.Name, e.Perpetrator, 0m, 0m, 0m, 0m, 0m)) };
+
+    public Fund Apply(PoolDeposited e) =>
+        this with
+        {
+            Pools = UpdatePool(Pools, e.PoolId, p => p with { Deposited = p.Deposited + e.Amount.Amount }),
+            DepositsByBankReference = DepositsByBankReference.SetItem(e.BankReference, new RecordedDeposit(e.PoolId, e.Amount.Amount)),
+        };
+
+    public Fund Apply(EntitlementRecorded e) =>
+        this with
+        {
+            // A later decision on the same claim (an appeal) changes what it is owed, not what is committed to it.
+            Entitlements = Entitlements.SetItem(e.ClaimId, Entitlements.TryGetValue(e.ClaimId, out var before)
+                ? before with { Amount = e.Amount.Amount }
+                : new Entitlement(e.ClaimId, e.ClaimReference, e.CaseId, e.Platform, e.SupplierAccountId, e.BuyerCountry, e.Amount.Amount, 0m, 0m, 0m)),
+        };
+
+    public Fund Apply(RoundPrepared e) =>
+        this with
+        {
+            Rounds = Rounds.Add(e.RoundId, new Round(e.RoundId, e.Number, RoundStatus.Prepared, e.PolicyVersion, e.Allocations, e.Carried, [],
+                e.PreparedBy, e.PreparedAt, null, null)),
+            Pools = e.Allocations.Aggregate(Pools, (pools, a) => UpdatePool(pools, a.PoolId, p => p with { Allocated = p.Allocated + a.Amount.Amount })),
+            Entitlements = e.Allocations.Aggregate(Entitlements, (claims, a) => UpdateClaim(claims, a.ClaimId, c => c with { Allocated = c.Allocated + a.Amount.Amount })),
+        };
+
+    public Fund Apply(RoundCancelled e) =>
+        this with
+        {
+            Rounds = Rounds.SetItem(e.RoundId, Rounds[e.RoundId] with { Status = RoundStatus.Cancelled }),
+            Pools = e.Allocations.Aggregate(Pools, (pools, a) => UpdatePool(pools, a.PoolId, p => p with { Allocated = p.Allocated - a.Amount.Amount })),
+            Entitlements = e.Allocations.Aggregate(Entitlements, (claims, a) => UpdateClaim(claims, a.ClaimId, c => c with { Allocated = c.Allocated - a.Amount.Amount })),
+        };
+
+    public Fund Apply(RoundReleased e)
+    {
+        var lines = e.Payouts.SelectMany(p => p.Lines.Select(l => (p.ClaimId, l.PoolId, l.Amount.Amount))).ToList();
+        return this with
+        {
+            Rounds = Rounds.SetItem(e.RoundId, Rounds[e.RoundId] with
+            {
+                Status = RoundStatus.Released, ReleasedBy = e.ReleasedBy, ReleasedAt = e.ReleasedAt, PayoutIds = e.Payouts.Select(p => p.PayoutId).ToArray(),
+            }),
+            Pools = lines.Aggregate(Pools, (pools, l) => UpdatePool(pools, l.PoolId, p => p with { Allocated = p.Allocated - l.Amount, InTransit = p.InTransit + l.Amount })),
+            Entitlements = lines.Aggregate(Entitlements, (claims, l) => UpdateClaim(claims, l.ClaimId, c => c with { Allocated = c.Allocated - l.Amount, InTransit = c.InTransit + l.Amount })),
+            Payouts = Payouts.AddRange(e.Payouts.Select(p => KeyValuePair.Create(p.PayoutId, new Payout(p.PayoutId, p.Reference, e.RoundId, p.ClaimId, p.ClaimReference,
+                p.Lines, p.Amount, PayoutStatus.InTransit, e.ReleasedAt, e.ReleasedBy, null, null, null, null, null, null)))),
+        };
+    }
+
+    public Fund Apply(PayoutSettled e) =>
+        this with
+        {
+            Payouts = Payouts.SetItem(e.PayoutId, Payouts[e.PayoutId] with { Status = PayoutStatus.Settled, SettledAt = e.SettledAt }),
+            Pools = e.Lines.Aggregate(Pools, (pools, l) => UpdatePool(pools, l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Settled = p.Settled + l.Amount.Amount })),
+            Entitlements = UpdateClaim(Entitlements, e.ClaimId, c => c with { InTransit = c.InTransit - Sum(e.Lines), Settled = c.Settled + Sum(e.Lines) }),
+        };
+
+    public Fund Apply(PayoutReturned e) =>
+        this with
+        {
+            Payouts = Payouts.SetItem(e.PayoutId, Payouts[e.PayoutId] with { Status = PayoutStatus.Returned, ReturnedAt = e.ReturnedAt, ReturnReason = e.Reason }),
+            Pools = e.Lines.Aggregate(Pools, (pools, l) => UpdatePool(pools, l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Returned = p.Returned + l.Amount.Amount })),
+            Entitlements = UpdateClaim(Entitlements, e.ClaimId, c => c with { InTransit = c.InTransit - Sum(e.Lines) }),
+        };
+
+    public Fund Apply(PayoutReissued e)
+    {
+        var original = Payouts[e.OriginalPayoutId];
+        return this with
+        {
+            Payouts = Payouts.SetItem(e.OriginalPayoutId, original with { ReissuedAs = e.PayoutId })
+                .Add(e.PayoutId, new Payout(e.PayoutId, e.Reference, original.RoundId, e.ClaimId, e.ClaimReference, e.Lines, e.Amount, PayoutStatus.InTransit,
+                    e.ReissuedAt, e.ReissuedBy, e.BankDetails, e.OriginalPayoutId, null, null, null, null)),
+            Pools = e.Lines.Aggregate(Pools, (pools, l) => UpdatePool(pools, l.PoolId, p => p with { InTransit = p.InTransit + l.Amount.Amount })),
+            Entitlements = UpdateClaim(Entitlements, e.ClaimId, c => c with { InTransit = c.InTransit + Sum(e.Lines) }),
+        };
+    }
+
+    public Fund Apply(BankStatementImported e) => this with { Statements = Statements.Add(e.StatementId, e.Lines) };
+
+    /// <summary>Folds any fund event; for replay in specs, the property test and as-of reads.</summary>
+    public static Fund? Fold(Fund? fund, object e) => (e switch
+    {
+        FundEstablished x => Create(x),
+        PolicyVersionAdded x => fund!.Apply(x),
+        PoolOpened x => fund!.Apply(x),
+        PoolDeposited x => fund!.Apply(x),
+        EntitlementRecorded x => fund!.Apply(x),
+        RoundPrepared x => fund!.Apply(x),
+        RoundCancelled x => fund!.Apply(x),
+        RoundReleased x => fund!.Apply(x),
+        PayoutSettled x => fund!.Apply(x),
+        PayoutReturned x => fund!.Apply(x),
+        PayoutReissued x => fund!.Apply(x),
+        BankStatementImported x => fund!.Apply(x),
+        _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),
+    }) with { Version = (fund?.Version ?? 0) + 1 };
+
+    /// <summary>The business instant of a fund event.</summary>
+    public static Instant OccurredAt(object e) => e switch
+    {
+        FundEstablished x => x.EstablishedAt,
+        PolicyVersionAdded x => x.AddedAt,
+        PoolOpened x => x.OpenedAt,
+        PoolDeposited x => x.RecordedAt,
+        EntitlementRecorded x => x.RecordedAt,
+        RoundPrepared x => x.PreparedAt,
+        RoundCancelled x => x.CancelledAt,
+        RoundReleased x => x.ReleasedAt,
+        PayoutSettled x => x.SettledAt,
+        PayoutReturned x => x.ReturnedAt,
+        PayoutReissued x => x.ReissuedAt,
+        BankStatementImported x => x.ImportedAt,
+        _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),
+    };
+
+    public static Fund Replay(IEnumerable<object> events) => events.Aggregate((Fund?)null, Fold)!;
+
+    [JsonIgnore]
+    public int MinorUnits => Currencies.MinorUnits(Currency) ?? 2;
+
+    /// <summary>Money in the fund's currency, written without trailing zeros (500.00 and 500 are one amount; events compare by JSON).</summary>
+    public Money Money(decimal amount) => new(Normalised(amount), Currency);
+
+    public static decimal Normalised(decimal amount) => amount / 1.0000000000000000000000000000m;
+
+    public Pool? GeneralPool => Pools.Values.FirstOrDefault(p => p.Kind == PoolKind.General);
+
+    public Pool? PerpetratorPoolFor(Entitlement e) =>
+        Pools.Values.OrderBy(p => p.Sequence).FirstOrDefault(p => p.Perpetrator?.Matches(e.CaseId, e.Platform, e.SupplierAccountId) == true);
+
+    public PolicyVersion? PolicyInForce(Instant at) => Policy.InForce(Policies, at);
+
+    private static decimal Sum(IEnumerable<PoolAmount> lines) => lines.Sum(l => l.Amount.Amount);
+
+    private static ImmutableDictionary<Guid, Pool> UpdatePool(ImmutableDictionary<Guid, Pool> pools, Guid id, Func<Pool, Pool> change) =>
+        pools.SetItem(id, change(pools[id]));
+
+    private static ImmutableDictionary<Guid, Entitlement> UpdateClaim(ImmutableDictionary<Guid, Entitlement> claims, Guid id, Func<Entitlement, Entitlement> change) =>
+        claims.SetItem(id, change(claims[id]));
+}

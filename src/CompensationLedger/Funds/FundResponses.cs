@@ -1,0 +1,17 @@
+using CompensationLedger.Infrastructure;
+using Wolverine.Marten;
+
+namespace CompensationLedger.Funds;
+
+public static class FundResponses
+{
+    /// <summary>Turns a fund decision into the HTTP answer (built from the fund as the events leave it) and the events to append.</summary>
+    public static (IResult, Events) Respond(Fund fund, Decision decision, Func<Fund, IResult> answer)
+    {
+        if (decision.Refusal is { } refusal) return (refusal.ToProblem().ToResult(), []);
+        var updated = decision.Events.Aggregate(fund, (state, e) => Fund.Fold(state, e)!);
+        var events = new Events();
+        events.AddRange(decision.Events);
+        return (answer(updated), events);
+    }
+}

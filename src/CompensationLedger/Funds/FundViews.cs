@@ -1,0 +1,254 @@
+using CompensationLedger.Cases;
+using CompensationLedger.Infrastructure;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using NodaTime;
+using Wolverine.Http;
+
+namespace CompensationLedger.Funds;
+
+/// <summary>A pool's money: deposited = available + allocated + in transit + settled; returned is what came back (and is available again).</summary>
+public sealed record PoolView(
+    Guid Id,
+    PoolKind Kind,
+    string Name,
+    PerpetratorAccount? Perpetrator,
+    Money Deposited,
+    Money Allocated,
+    Money InTransit,
+    Money Settled,
+    Money Returned,
+    Money Available)
+{
+    public static PoolView From(Fund fund, Pool p) =>
+        new(p.Id, p.Kind, p.Name, p.Perpetrator, fund.Money(p.Deposited), fund.Money(p.Allocated), fund.Money(p.InTransit), fund.Money(p.Settled),
+            fund.Money(p.Returned), fund.Money(p.Available));
+}
+
+public sealed record EntitlementTotals(int Claims, Money Entitled, Money Committed, Money Settled, Money StillOwed);
+
+public sealed record FundView(
+    Guid Id,
+    int Version,
+    string Name,
+    string Sponsor,
+    string Currency,
+    IReadOnlyList<string> EligiblePlatforms,
+    PolicyVersion? PolicyInForce,
+    IReadOnlyList<PolicyVersion> Policies,
+    IReadOnlyList<PoolView> Pools,
+    EntitlementTotals Entitlements,
+    IReadOnlyList<RoundSummary> Rounds,
+    string EstablishedBy,
+    Instant EstablishedAt)
+{
+    public static FundView From(Fund fund, Instant now)
+    {
+        var claims = fund.Entitlements.Values.ToList();
+        return new(fund.Id, fund.Version, fund.Name, fund.Sponsor, fund.Currency, fund.EligiblePlatforms, fund.PolicyInForce(now), fund.Policies,
+            fund.Pools.Values.OrderBy(p => p.Sequence).Select(p => PoolView.From(fund, p)).ToArray(),
+            new EntitlementTotals(claims.Count, fund.Money(claims.Sum(c => c.Amount)), fund.Money(claims.Sum(c => c.Committed)),
+                fund.Money(claims.Sum(c => c.Settled)), fund.Money(claims.Sum(c => c.StillOwed))),
+            fund.Rounds.Values.OrderBy(r => r.Number).Select(r => RoundSummary.From(fund, r)).ToArray(),
+            fund.EstablishedBy, fund.EstablishedAt);
+    }
+}
+
+public sealed record RoundSummary(Guid Id, int Number, RoundStatus Status, Money Total, int Allocations, int Carried, string PreparedBy, Instant PreparedAt, string? ReleasedBy)
+{
+    public static RoundSummary From(Fund fund, Round r) =>
+        new(r.Id, r.Number, r.Status, fund.Money(r.Allocations.Sum(a => a.Amount.Amount)), r.Allocations.Count, r.Carried.Count, r.PreparedBy, r.PreparedAt, r.ReleasedBy);
+}
+
+/// <summary>A round with every allocation (before release) and its payouts (after).</summary>
+public sealed record RoundView(
+    Guid Id,
+    Guid FundId,
+    int Number,
+    RoundStatus Status,
+    int PolicyVersion,
+    Money Total,
+    IReadOnlyList<RoundAllocation> Allocations,
+    IReadOnlyList<CarriedAllocation> Carried,
+    IReadOnlyList<PayoutView> Payouts,
+    string PreparedBy,
+    Instant PreparedAt,
+    string? ReleasedBy,
+    Instant? ReleasedAt)
+{
+    public static RoundView From(Fund fund, Round r) =>
+        new(r.Id, fund.Id, r.Number, r.Status, r.PolicyVersion, fund.Money(r.Allocations.Sum(a => a.Amount.Amount)), r.Allocations, r.Carried,
+            r.PayoutIds.Select(id => PayoutView.From(fund, fund.Payouts[id])).ToArray(), r.PreparedBy, r.PreparedAt, r.ReleasedBy, r.ReleasedAt);
+}
+
+/// <param name="BankDetails">Corrected details of a reissue, account number masked; null means the claim's own details.</param>
+public sealed record PayoutView(
+    Guid Id,
+    string Reference,
+    Guid FundId,
+    Guid RoundId,
+    Guid ClaimId,
+    string ClaimReference,
+    Money Amount,
+    IReadOnlyList<PoolAmount> Lines,
+    PayoutStatus Status,
+    string IssuedBy,
+    Instant IssuedAt,
+    Guid? ReissueOf,
+    Guid? ReissuedAs,
+    Instant? SettledAt,
+    Instant? ReturnedAt,
+    string? ReturnReason,
+    BankDetails? BankDetails)
+{
+    public static PayoutView From(Fund fund, Payout p) =>
+        new(p.Id, p.Reference, fund.Id, p.RoundId, p.ClaimId, p.ClaimReference, p.Amount, p.Lines, p.Status, p.IssuedBy, p.IssuedAt, p.ReissueOf, p.ReissuedAs,
+            p.SettledAt, p.ReturnedAt, p.ReturnReason,
+            p.BankDetails is { } bank ? bank with { AccountNumber = AccountNumbers.Mask(bank.AccountNumber) } : null);
+}
+
+/// <summary>What the fund owes one claim and where that money is: set aside by a prepared round, in transit, or settled.</summary>
+public sealed record EntitlementView(
+    Guid ClaimId,
+    string ClaimReference,
+    Guid CaseId,
+    string Platform,
+    string SupplierAccountId,
+    string BuyerCountry,
+    Guid? PerpetratorPoolId,
+    Money Entitled,
+    Money Allocated,
+    Money InTransit,
+    Money Settled,
+    Money StillOwed)
+{
+    public static EntitlementView From(Fund fund, Entitlement e) =>
+        new(e.ClaimId, e.ClaimReference, e.CaseId, e.Platform, e.SupplierAccountId, e.BuyerCountry, fund.PerpetratorPoolFor(e)?.Id,
+            fund.Money(e.Amount), fund.Money(e.Allocated), fund.Money(e.InTransit), fund.Money(e.Settled), fund.Money(e.StillOwed));
+}
+
+/// <summary>One account of one pool in the trial balance: debits, credits and the debit-minus-credit balance.</summary>
+public sealed record TrialBalanceLine(Guid PoolId, string Account, Money Debits, Money Credits, Money Balance);
+
+public sealed record TrialBalance(Guid FundId, Instant AsOf, Money TotalDebits, Money TotalCredits, IReadOnlyList<TrialBalanceLine> Lines);
+
+public static class GetFundEndpoints
+{
+    [WolverineGet("/api/funds/{fundId}", Name = "GetFund")]
+    [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
+    [Tags("Fund")]
+    [EndpointSummary("A fund: its policy, and its pools with deposited, allocated, in transit, settled, returned and available")]
+    public static async Task<Results<Ok<FundView>, ProblemHttpResult>> Get(Guid fundId, IQuerySession session, IClock clock, CancellationToken ct)
+    {
+        var fund = await session.LoadAsync<Fund>(fundId, ct);
+        return fund is null ? TypedResults.Problem(Problems.NotFound("Fund", fundId)) : TypedResults.Ok(FundView.From(fund, clock.GetCurrentInstant()));
+    }
+
+    [WolverineGet("/api/funds/{fundId}/books", Name = "GetFundBooks")]
+    [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
+    [Tags("Fund")]
+    [EndpointSummary("The fund's trial balance per pool and account, from its events' postings, as of an instant")]
+    public static async Task<Results<Ok<TrialBalance>, ProblemHttpResult>> Books(Guid fundId, IQuerySession session, IClock clock, CancellationToken ct, string? asOf = null)
+    {
+        var at = clock.GetCurrentInstant();
+        if (asOf is not null)
+        {
+            var parsed = NodaTime.Text.InstantPattern.ExtendedIso.Parse(asOf);
+            if (!parsed.Success) return TypedResults.Problem(Problems.Invalid("asOf", "must be an ISO instant, e.g. 2011-06-01T00:00:00Z."));
+            at = parsed.Value;
+        }
+        // As of business time (the events' own ...At), the clock the ledger's decisions use.
+        var events = (await session.Events.FetchStreamAsync(fundId, token: ct)).Where(e => Fund.OccurredAt(e.Data) <= at).ToList();
+        if (events.Count == 0 || events[0].Data is not FundEstablished established) return TypedResults.Problem(Problems.NotFound("Fund", fundId));
+        var postings = events.SelectMany(e => Funds.Books.PostingsFor(e.Data)).ToList();
+        var zero = Money.Zero(established.Currency);
+        var lines = postings.GroupBy(p => (p.PoolId, p.Account)).OrderBy(g => g.Key.PoolId).ThenBy(g => g.Key.Account, StringComparer.Ordinal)
+            .Select(g =>
+            {
+                var debits = g.Aggregate(zero, (sum, p) => sum + p.Debit);
+                var credits = g.Aggregate(zero, (sum, p) => sum + p.Credit);
+                return new TrialBalanceLine(g.Key.PoolId, g.Key.Account, debits, credits, debits - credits);
+            }).ToArray();
+        return TypedResults.Ok(new TrialBalance(fundId, at, lines.Aggregate(zero, (s, l) => s + l.Debits), lines.Aggregate(zero, (s, l) => s + l.Credits), lines));
+    }
+
+    [WolverineGet("/api/funds/{fundId}/entitlements", Name = "ListEntitlements")]
+    [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
+    [Tags("Fund")]
+    [EndpointSummary("What the fund owes each approved claim and how much of it is allocated, in transit or settled")]
+    public static async Task<Results<Ok<PagedList<EntitlementView>>, ProblemHttpResult>> ListEntitlements(
+        Guid fundId, IQuerySession session, CancellationToken ct, bool stillOwed = false, int page = 1, int pageSize = 50)
+    {
+        var check = new Validation();
+        if (page < 1) check.Add("page", "must be 1 or more.");
+        if (pageSize is < 1 or > 500) check.Add("pageSize", "must be between 1 and 500.");
+        if (!check.IsValid) return TypedResults.Problem(check.ToProblem());
+        var fund = await session.LoadAsync<Fund>(fundId, ct);
+        if (fund is null) return TypedResults.Problem(Problems.NotFound("Fund", fundId));
+        var items = fund.Entitlements.Values.Where(e => !stillOwed || e.StillOwed > 0m)
+            .OrderBy(e => e.ClaimReference, StringComparer.Ordinal).Select(e => EntitlementView.From(fund, e)).ToList();
+        return TypedResults.Ok(new PagedList<EntitlementView>(items.Skip((page - 1) * pageSize).Take(pageSize).ToArray(), page, pageSize, items.Count));
+    }
+
+    [WolverineGet("/api/funds/{fundId}/bank-statements/{statementId}", Name = "GetBankStatement")]
+    [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
+    [Tags("Rounds and payouts")]
+    [EndpointSummary("An imported bank statement: each line and what it matched (unmatched and mismatched lines included)")]
+    public static async Task<Results<Ok<BankStatementResult>, ProblemHttpResult>> GetBankStatement(Guid fundId, string statementId, IQuerySession session, CancellationToken ct)
+    {
+        var fund = await session.LoadAsync<Fund>(fundId, ct);
+        return fund?.Statements.TryGetValue(statementId, out var lines) == true
+            ? TypedResults.Ok(new BankStatementResult(statementId, true, lines))
+            : TypedResults.Problem(Problems.NotFound("Bank statement", statementId));
+    }
+
+    [WolverineGet("/api/rounds/{roundId}", Name = "GetRound")]
+    [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
+    [Tags("Rounds and payouts")]
+    [EndpointSummary("A distribution round with every allocation and payout")]
+    public static async Task<Results<Ok<RoundView>, ProblemHttpResult>> GetRound(Guid roundId, IQuerySession session, CancellationToken ct)
+    {
+        var fund = await FundStreams.OwnerOf(session, roundId, FundIndexKind.Round, ct);
+        return fund is null ? TypedResults.Problem(Problems.NotFound("Round", roundId)) : TypedResults.Ok(RoundView.From(fund, fund.Rounds[roundId]));
+    }
+
+    [WolverineGet("/api/payouts/{payoutId}", Name = "GetPayout")]
+    [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
+    [Tags("Rounds and payouts")]
+    [EndpointSummary("One payout")]
+    public static async Task<Results<Ok<PayoutView>, ProblemHttpResult>> GetPayout(Guid payoutId, IQuerySession session, CancellationToken ct)
+    {
+        var fund = await FundStreams.OwnerOf(session, payoutId, FundIndexKind.Payout, ct);
+        return fund is null ? TypedResults.Problem(Problems.NotFound("Payout", payoutId)) : TypedResults.Ok(PayoutView.From(fund, fund.Payouts[payoutId]));
+    }
+
+    [WolverineGet("/api/payouts", Name = "ListPayouts")]
+    [Authorize(Roles = Roles.Finance + "," + Roles.Auditor)]
+    [Tags("Rounds and payouts")]
+    [EndpointSummary("Payouts by status, in reference order")]
+    public static async Task<Results<Ok<PagedList<PayoutView>>, ProblemHttpResult>> ListPayouts(
+        IQuerySession session, CancellationToken ct, string? status = null, Guid? fundId = null, int page = 1, int pageSize = 50)
+    {
+        var check = new Validation();
+        if (page < 1) check.Add("page", "must be 1 or more.");
+        if (pageSize is < 1 or > 500) check.Add("pageSize", "must be between 1 and 500.");
+        PayoutStatus? wanted = null;
+        if (status is not null)
+        {
+            // As in JSON (in-transit) or as the C# name (InTransit).
+            if (Enum.TryParse<PayoutStatus>(status.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out var parsed) && !int.TryParse(status, out _)) wanted = parsed;
+            else check.Add("status", "must be one of in-transit, settled, returned.");
+        }
+        if (!check.IsValid) return TypedResults.Problem(check.ToProblem());
+
+        // Funds are few (one per ring) and each document holds its payouts.
+        IReadOnlyList<Fund> funds = fundId is { } id
+            ? (await session.LoadAsync<Fund>(id, ct) is { } one ? [one] : [])
+            : await session.Query<Fund>().ToListAsync(ct);
+        var payouts = funds.SelectMany(f => f.Payouts.Values.Where(p => wanted is null || p.Status == wanted).Select(p => PayoutView.From(f, p)))
+            .OrderBy(p => p.Reference, StringComparer.Ordinal).ToList();
+        return TypedResults.Ok(new PagedList<PayoutView>(payouts.Skip((page - 1) * pageSize).Take(pageSize).ToArray(), page, pageSize, payouts.Count));
+    }
+}
