@@ -1,3 +1,4 @@
+using Wolverine;
 using System.Security.Claims;
 using CompensationLedger.ExchangeRates;
 using CompensationLedger.Infrastructure;
@@ -91,7 +92,7 @@ public static class DecideAppealEndpoint
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Grant or dismiss an appeal (send If-Match: \"<version>\"); granting approves the claim under its policy")]
-    public static async Task<(IResult, Events)> Post(
+    public static async Task<(IResult, Events, OutgoingMessages)> Post(
         DecideAppeal command,
         [WriteAggregate("claimId", OnMissing = OnMissing.ProblemDetailsWith404)] Claim claim,
         IDocumentSession session,
@@ -100,9 +101,10 @@ public static class DecideAppealEndpoint
         IClock clock,
         CancellationToken ct)
     {
-        if (ClaimVersions.Check(request, claim) is { } stale) return (stale.ToResult(), []);
+        if (ClaimVersions.Check(request, claim) is { } stale) return (stale.ToResult(), [], []);
         var rate = command.Outcome == AppealOutcome.Grant ? await ApproveClaimEndpoint.RateFor(claim, session, ct) : null;
-        return ClaimResponses.Respond(claim, Decide(claim, command, rate, user.StaffName(), clock.GetCurrentInstant()), request.HttpContext.Response);
+        return await ClaimResponses.RespondAndTellTheFund(claim, Decide(claim, command, rate, user.StaffName(), clock.GetCurrentInstant()), request.HttpContext.Response,
+            session, user.StaffName(), ct);
     }
 }
 

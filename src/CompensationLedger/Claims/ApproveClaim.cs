@@ -1,3 +1,4 @@
+using Wolverine;
 using System.Security.Claims;
 using CompensationLedger.ExchangeRates;
 using CompensationLedger.Infrastructure;
@@ -51,7 +52,7 @@ public static class ApproveClaimEndpoint
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status412PreconditionFailed, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status428PreconditionRequired, "application/problem+json")]
     [EndpointSummary("Approve a claim (send If-Match: \"<version>\"); the entitlement is min(coverage x loss, cap) in the fund currency, rounded once")]
-    public static async Task<(IResult, Events)> Post(
+    public static async Task<(IResult, Events, OutgoingMessages)> Post(
         ApproveClaim command,
         [WriteAggregate("claimId", OnMissing = OnMissing.ProblemDetailsWith404)] Claim claim,
         IDocumentSession session,
@@ -60,9 +61,10 @@ public static class ApproveClaimEndpoint
         IClock clock,
         CancellationToken ct)
     {
-        if (ClaimVersions.Check(request, claim) is { } stale) return (stale.ToResult(), []);
+        if (ClaimVersions.Check(request, claim) is { } stale) return (stale.ToResult(), [], []);
         var rate = await RateFor(claim, session, ct);
-        return ClaimResponses.Respond(claim, Decide(claim, command, rate, user.StaffName(), clock.GetCurrentInstant()), request.HttpContext.Response);
+        return await ClaimResponses.RespondAndTellTheFund(claim, Decide(claim, command, rate, user.StaffName(), clock.GetCurrentInstant()), request.HttpContext.Response,
+            session, user.StaffName(), ct);
     }
 }
 

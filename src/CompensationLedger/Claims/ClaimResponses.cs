@@ -1,3 +1,5 @@
+using Marten;
+using Wolverine;
 using System.Globalization;
 using CompensationLedger.Infrastructure;
 using Microsoft.AspNetCore.Mvc;
@@ -101,5 +103,23 @@ public static class ClaimResponses
         var events = new Events();
         events.AddRange(decision.Events);
         return (TypedResults.Ok(updated), events);
+    }
+
+    /// <summary>
+    /// As <see cref="Respond"/>, and when the decision approves the claim, tells the fund that covers the
+    /// claim's case what the claim is owed: a durable message stored in the same transaction as the
+    /// approval (Wolverine's outbox), so the fund learns of every approval exactly once, even after a crash.
+    /// </summary>
+    public static async Task<(IResult, Events, OutgoingMessages)> RespondAndTellTheFund(Claim claim, Decision decision, HttpResponse response,
+        IQuerySession session, string by, CancellationToken ct)
+    {
+        var (result, events) = Respond(claim, decision, response);
+        var messages = new OutgoingMessages();
+        if (decision.IsRefused || decision.Events.Count == 0) return (result, events, messages);
+        var updated = decision.Events.Aggregate(claim, Claim.Applying);
+        if (updated.Status == ClaimStatus.Approved && await Funds.CoverCaseEndpoint.FundOf(session, claim.CaseId, ct) is { } fund
+            && Funds.CoverCaseEndpoint.EntitlementFor(fund.Id, updated, by) is { } owed)
+            messages.Add(owed);
+        return (result, events, messages);
     }
 }

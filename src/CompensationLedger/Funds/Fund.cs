@@ -21,6 +21,9 @@ public sealed record FundEstablished(
     string EstablishedBy,
     Instant EstablishedAt);
 
+/// <summary>Finance declared that this fund compensates the buyers of a fraud case: its approved claims are owed by this fund.</summary>
+public sealed record FundCoversCase(Guid FundId, Guid CaseId, string CaseTitle, string CoveredBy, Instant CoveredAt);
+
 /// <summary>Finance added a policy version that applies from its effective date on.</summary>
 public sealed record PolicyVersionAdded(Guid FundId, PolicyVersion Policy, string AddedBy, Instant AddedAt);
 
@@ -204,6 +207,11 @@ public sealed record Fund(
             ImmutableDictionary<Guid, Round>.Empty, ImmutableDictionary<Guid, Payout>.Empty, ImmutableDictionary<string, IReadOnlyList<MatchedStatementLine>>.Empty,
             e.EstablishedBy, e.EstablishedAt);
 
+    /// <summary>The fraud cases whose approved claims this fund owes (a case is covered by at most one fund).</summary>
+    public IReadOnlyList<Guid> CoveredCases { get; init; } = [];
+
+    public Fund Apply(FundCoversCase e) => this with { CoveredCases = [.. CoveredCases, e.CaseId] };
+
     public Fund Apply(PolicyVersionAdded e) => this with { Policies = [.. Policies, e.Policy] };
 
     public Fund Apply(PoolOpened e) =>
@@ -294,6 +302,7 @@ public sealed record Fund(
     {
         FundEstablished x => Create(x),
         PolicyVersionAdded x => fund!.Apply(x),
+        FundCoversCase x => fund!.Apply(x),
         PoolOpened x => fund!.Apply(x),
         PoolDeposited x => fund!.Apply(x),
         EntitlementRecorded x => fund!.Apply(x),
@@ -312,6 +321,7 @@ public sealed record Fund(
     {
         FundEstablished x => x.EstablishedAt,
         PolicyVersionAdded x => x.AddedAt,
+        FundCoversCase x => x.CoveredAt,
         PoolOpened x => x.OpenedAt,
         PoolDeposited x => x.RecordedAt,
         EntitlementRecorded x => x.RecordedAt,
