@@ -222,7 +222,7 @@ public static class ClaimCsv
             Date("payment_date"),
             new Money(amount, Value("currency")?.Trim().ToUpperInvariant() ?? ""),
             Value("payment_reference") ?? "",
-            Value("goods_description") ?? "",
+            OneLine(Value("goods_description") ?? ""),
             Optional("beneficiary_account"));
 
         var errors = new Dictionary<string, string[]>(unparsed, StringComparer.Ordinal);
@@ -238,6 +238,15 @@ public static class ClaimCsv
         }
         return errors.Count == 0 ? (command, null) : (null, errors);
     }
+
+    /// <summary>
+    /// A claim's goods description is one line (filing refuses control characters), but exports wrap long descriptions:
+    /// each line break inside the quoted value becomes one space, so the text survives and the row is not refused for it.
+    /// </summary>
+    public static string OneLine(string text) =>
+        text.Contains('\n') || text.Contains('\r')
+            ? string.Join(' ', text.Split(["\r\n", "\n", "\r"], StringSplitOptions.None).Select(l => l.Trim()).Where(l => l.Length > 0))
+            : text;
 
     /// <summary>"buyer_email must be an e-mail address.; amount is required." for people reading the outcome of a row.</summary>
     public static string Describe(int line, IReadOnlyDictionary<string, string[]> errors) =>

@@ -127,6 +127,18 @@ public sealed class ClaimCsvSpecs
     }
 
     [Fact]
+    public void a_goods_description_wrapped_over_lines_is_filed_as_one_line()
+    {
+        var fields = Row.Split(',');
+        fields[14] = "200 laptops,\r\n  at a third\nof the price";
+
+        var (command, errors) = ClaimCsv.ReadRow(Guid.NewGuid(), Index(), new CsvRecord(2, fields));
+
+        errors.ShouldBeNull();
+        command!.GoodsDescription.ShouldBe("200 laptops, at a third of the price");
+    }
+
+    [Fact]
     public void a_row_with_the_wrong_number_of_fields_is_invalid()
     {
         var (_, errors) = ClaimCsv.ReadRow(Guid.NewGuid(), Index(), new CsvRecord(3, (Row + ",extra").Split(',')));
