@@ -5,6 +5,9 @@ using CompensationLedger.Infrastructure;
 using CompensationLedger.IntegrationTests.Cases;
 using CompensationLedger.IntegrationTests.Infrastructure;
 using CompensationLedger.IntegrationTests.StatusLookup;
+using Microsoft.AspNetCore.Http.Metadata;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CompensationLedger.IntegrationTests.Claims;
 
@@ -207,6 +210,17 @@ public sealed class ClaimImportTests(LedgerApp app) : IntegrationTest(app)
         errors.GetProperty("header[4]")[0].GetString()!.ShouldContain("buyer_fax");
         problem.ErrorFields().ShouldContain("goods_description");
         problem.ErrorFields().ShouldNotContain("buyer_name");
+    }
+
+    [Fact]
+    public void the_import_alone_may_send_a_body_of_up_to_100_mb()
+    {
+        var endpoints = App.Host.Services.GetServices<EndpointDataSource>().SelectMany(s => s.Endpoints).OfType<RouteEndpoint>().ToArray();
+
+        endpoints.Single(e => e.RoutePattern.RawText?.TrimStart('/') == "api/claims/imports")
+            .Metadata.GetMetadata<IRequestSizeLimitMetadata>()!.MaxRequestBodySize.ShouldBe(CompensationLedger.Claims.ImportClaimsEndpoint.MaxBytes);
+        endpoints.Single(e => e.RoutePattern.RawText?.TrimStart('/') == "api/claims" && e.Metadata.GetMetadata<HttpMethodMetadata>()!.HttpMethods.Contains("POST"))
+            .Metadata.GetMetadata<IRequestSizeLimitMetadata>().ShouldBeNull();
     }
 
     [Fact]
