@@ -61,6 +61,88 @@ public static class Baseline
         await tx.CommitAsync();
     }
 
+    /// <summary>
+    /// Bulk intake by hand: per batch of <paramref name="batchSize"/> rows (the import's batch), one lookup of the batch's
+    /// fingerprints, the batch's reference numbers in one round trip, then COPY of every row the import writes (stream,
+    /// event, read model, two fingerprints, buyer, access hash), one transaction per batch as the service commits.
+    /// </summary>
+    public static async Task BulkImport(string connectionString, int rows, int batchSize)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        for (var start = 0; start < rows; start += batchSize)
+        {
+            var count = Math.Min(batchSize, rows - start);
+            var ids = Enumerable.Range(start, count).Select(_ => Guid.CreateVersion7()).ToArray();
+            await using var tx = await connection.BeginTransactionAsync();
+            await using (var lookup = new NpgsqlCommand("select id from fingerprints where id = any(@p0)", connection, tx))
+            {
+                lookup.Parameters.AddWithValue("p0", Enumerable.Range(start, count).SelectMany(n => new[] { $"bulk-pay:{n}", $"bulk-buyer:{n}" }).ToArray());
+                await using var found = await lookup.ExecuteReaderAsync();
+                while (await found.ReadAsync()) throw new InvalidOperationException("The baseline's bulk rows are already there");
+            }
+            await using (var numbers = new NpgsqlCommand("select nextval('reference_seq') from generate_series(1, @p0)", connection, tx))
+            {
+                numbers.Parameters.AddWithValue("p0", count);
+                await using var reader = await numbers.ExecuteReaderAsync();
+                while (await reader.ReadAsync()) _ = reader.GetInt64(0);
+            }
+
+            var data = Enumerable.Range(0, count).Select(i => JsonSerializer.Serialize(new
+            {
+                claimId = ids[i], caseId = Guid.Empty, reference = $"CL-2026-{start + i:000000}-0", buyerCountry = "US", platform = "Alibaba.com",
+                supplierAccount = "cnbench", orderReference = $"ORD-BULK-{start + i}", orderDate = "2026-11-13", paymentDate = "2026-11-15",
+                amountPaid = new { amount = 1000m + (start + i) % 900, currency = "USD" }, paymentReference = $"TT-BULK-{start + i}", goodsDescription = "Laptops, \"new\"",
+            })).ToArray();
+            await Copy(connection, "copy streams (id, type, version) from stdin (format binary)", count, async (w, i) =>
+            {
+                await w.WriteAsync(ids[i], NpgsqlDbType.Uuid);
+                await w.WriteAsync("claim", NpgsqlDbType.Text);
+                await w.WriteAsync(1, NpgsqlDbType.Integer);
+            });
+            await Copy(connection, "copy events (stream_id, version, type, data) from stdin (format binary)", count, async (w, i) =>
+            {
+                await w.WriteAsync(ids[i], NpgsqlDbType.Uuid);
+                await w.WriteAsync(1, NpgsqlDbType.Integer);
+                await w.WriteAsync("claim_filed", NpgsqlDbType.Text);
+                await w.WriteAsync(data[i], NpgsqlDbType.Jsonb);
+            });
+            await Copy(connection, "copy claims (id, data) from stdin (format binary)", count, async (w, i) =>
+            {
+                await w.WriteAsync(ids[i], NpgsqlDbType.Uuid);
+                await w.WriteAsync(data[i], NpgsqlDbType.Jsonb);
+            });
+            await Copy(connection, "copy fingerprints (id, data) from stdin (format binary)", count * 2, async (w, i) =>
+            {
+                await w.WriteAsync(i % 2 == 0 ? $"bulk-pay:{start + i / 2}" : $"bulk-buyer:{start + i / 2}", NpgsqlDbType.Text);
+                await w.WriteAsync($$"""{"claimId":"{{ids[i / 2]}}"}""", NpgsqlDbType.Jsonb);
+            });
+            await Copy(connection, "copy buyers (id, data) from stdin (format binary)", count, async (w, i) =>
+            {
+                await w.WriteAsync(ids[i], NpgsqlDbType.Uuid);
+                await w.WriteAsync($$"""{"name":"Bulk Buyer {{start + i}}","email":"bulk{{start + i}}@example.com"}""", NpgsqlDbType.Jsonb);
+            });
+            await Copy(connection, "copy access (id, reference, hash) from stdin (format binary)", count, async (w, i) =>
+            {
+                await w.WriteAsync(ids[i], NpgsqlDbType.Uuid);
+                await w.WriteAsync($"BULK-{start + i}", NpgsqlDbType.Text);
+                await w.WriteAsync(new string('a', 64), NpgsqlDbType.Text);
+            });
+            await tx.CommitAsync();
+        }
+    }
+
+    private static async Task Copy(NpgsqlConnection connection, string copy, int rows, Func<NpgsqlBinaryImporter, int, Task> row)
+    {
+        await using var writer = await connection.BeginBinaryImportAsync(copy);
+        for (var i = 0; i < rows; i++)
+        {
+            await writer.StartRowAsync();
+            await row(writer, i);
+        }
+        await writer.CompleteAsync();
+    }
+
     public static async Task LookUp(string connectionString, int n)
     {
         await using var connection = new NpgsqlConnection(connectionString);

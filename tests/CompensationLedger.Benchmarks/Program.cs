@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
@@ -108,12 +109,51 @@ foreach (var clients in new[] { 8, 32 })
     Console.Error.WriteLine($"bench: lookups at {clients} clients done");
 }
 
+// 3. Bulk intake: N claims in one CSV import over HTTP (batched appends), against COPY of the same rows in the same batches.
+var bulkRows = smoke ? 200 : 100_000;
+var bulkCsv = BulkCsv(bulkRows, today);
+Console.Error.WriteLine($"bench: bulk import of {bulkRows} rows ({bulkCsv.Length / 1024.0 / 1024.0:0.0} MB of CSV)");
+using (var importer = new HttpClient { BaseAddress = service.BaseAddress, Timeout = TimeSpan.FromMinutes(30) })
+{
+    importer.DefaultRequestHeaders.Authorization = handler.DefaultRequestHeaders.Authorization;
+    var clock = Stopwatch.StartNew();
+    using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/claims/imports?caseId={caseId}") { Content = new ByteArrayContent(bulkCsv) };
+    request.Content.Headers.ContentType = new MediaTypeHeaderValue("text/csv") { CharSet = "utf-8" };
+    request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/csv"));
+    using var response = await importer.SendAsync(request);
+    var outcome = await response.Content.ReadAsStringAsync();
+    clock.Stop();
+    var filed = outcome.Split("\r\n").Count(l => l.Contains(",filed,", StringComparison.Ordinal));
+    if ((int)response.StatusCode != 200 || filed != bulkRows)
+        throw new InvalidOperationException($"Bulk import: {(int)response.StatusCode}, {filed} of {bulkRows} filed: {outcome[..Math.Min(outcome.Length, 2000)]}");
+    results.Add(Whole("bulk import", "service (HTTP, one CSV)", bulkRows, clock.Elapsed));
+}
+var copyClock = Stopwatch.StartNew();
+await Baseline.BulkImport(baselineDb, bulkRows, CompensationLedger.Claims.ImportClaimsEndpoint.BatchSize);
+results.Add(Whole("bulk import", "baseline (raw SQL, COPY)", bulkRows, copyClock.Elapsed));
+Console.Error.WriteLine("bench: bulk import done");
+
 // 7. The service's peak resident memory over the whole run.
 var peakRssMb = PeakRssMegabytes(service.ProcessId);
 
 Report.Write(outDir, smoke, results, peakRssMb);
 Console.Error.WriteLine($"bench: results written to {outDir}");
 return 0;
+
+// One timed whole (an import is one request): claims/s over the whole; the latency columns hold the whole's duration.
+static Measurement Whole(string scenario, string path, int rows, TimeSpan elapsed) =>
+    new(scenario, path, 1, rows, elapsed.TotalSeconds, elapsed.TotalMilliseconds, elapsed.TotalMilliseconds, elapsed.TotalMilliseconds);
+
+// A partner's export of N distinct claims, with the quoting a real export has (a comma and quotes in the goods).
+static byte[] BulkCsv(int rows, LocalDate today)
+{
+    var orderDate = today.PlusDays(-12).ToString("uuuu-MM-dd", CultureInfo.InvariantCulture);
+    var paymentDate = today.PlusDays(-10).ToString("uuuu-MM-dd", CultureInfo.InvariantCulture);
+    var csv = new StringBuilder("buyer_name,buyer_country,buyer_email,buyer_company,buyer_phone,platform,supplier_account,order_reference,order_date,payment_date,amount,currency,payment_reference,beneficiary_account,goods_description\r\n");
+    for (var n = 0; n < rows; n++)
+        csv.Append(CultureInfo.InvariantCulture, $"Bulk Buyer {n},US,bulk{n}@example.com,,,Alibaba.com,cnbench,ORD-BULK-{n},{orderDate},{paymentDate},{1000 + n % 900}.00,USD,TT-BULK-{n},,\"Laptops, \"\"new\"\"\"\r\n");
+    return Encoding.UTF8.GetBytes(csv.ToString());
+}
 
 static double PeakRssMegabytes(int pid)
 {

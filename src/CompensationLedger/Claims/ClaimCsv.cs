@@ -1,0 +1,254 @@
+using System.Globalization;
+using System.Text;
+using CompensationLedger.Infrastructure;
+using NodaTime;
+using NodaTime.Text;
+
+namespace CompensationLedger.Claims;
+
+/// <summary>One record of a CSV file: the physical line it starts on (1 = the header) and its fields.</summary>
+public sealed record CsvRecord(int Line, IReadOnlyList<string> Fields);
+
+/// <summary>The file is not CSV at all (an unterminated quote, text after a closing quote): the whole file is refused.</summary>
+public sealed class CsvFormatException(int line, string message) : Exception($"Line {line}: {message}")
+{
+    public int Line { get; } = line;
+}
+
+/// <summary>
+/// An RFC 4180 reader that reads as it goes (a 20 MB export is never held whole): comma-separated, fields
+/// quoted with <c>"</c> when they hold commas, quotes (doubled) or line breaks, records ended by CRLF, LF or CR.
+/// A UTF-8 byte order mark is skipped. Blank lines are skipped, so a trailing newline adds no record.
+/// Line numbers are physical lines, so a goods description over three lines moves the next record's line by three,
+/// which is what a person opening the file in an editor sees.
+/// </summary>
+public sealed class CsvReader(TextReader reader)
+{
+    private readonly char[] _buffer = new char[32 * 1024];
+    private int _position;
+    private int _length;
+    private bool _end;
+    private bool _started;
+    private int _line = 1;
+    private readonly StringBuilder _field = new();
+
+    public static CsvReader Utf8(Stream stream) =>
+        new(new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 32 * 1024, leaveOpen: true));
+
+    /// <summary>The next record, or null at the end of the file.</summary>
+    public async ValueTask<CsvRecord?> ReadAsync(CancellationToken ct = default)
+    {
+        while (true)
+        {
+            if (!_started)
+            {
+                _started = true;
+                if (await PeekAsync(ct) == '\uFEFF') _position++;
+            }
+            var first = await PeekAsync(ct);
+            if (first is null) return null;
+            if (first is '\r' or '\n')
+            {
+                await EndOfLineAsync(ct); // a blank line
+                continue;
+            }
+            return await RecordAsync(ct);
+        }
+    }
+
+    private async ValueTask<CsvRecord> RecordAsync(CancellationToken ct)
+    {
+        var line = _line;
+        var fields = new List<string>(16);
+        while (true)
+        {
+            _field.Clear();
+            var c = await PeekAsync(ct);
+            if (c == '"')
+            {
+                _position++;
+                var quoteLine = _line;
+                while (true)
+                {
+                    var q = await PeekAsync(ct) ?? throw new CsvFormatException(quoteLine, "a quoted field is never closed (a \" is missing).");
+                    _position++;
+                    if (q == '"')
+                    {
+                        if (await PeekAsync(ct) == '"')
+                        {
+                            _position++;
+                            _field.Append('"');
+                            continue;
+                        }
+                        break;
+                    }
+                    if (q == '\n' || (q == '\r' && await PeekAsync(ct) != '\n')) _line++;
+                    _field.Append(q);
+                }
+                var after = await PeekAsync(ct);
+                if (after is not (null or ',' or '\r' or '\n'))
+                    throw new CsvFormatException(_line, "text follows a closing quote; inside a quoted field a quote is written twice (\"\").");
+            }
+            else
+            {
+                while (await PeekAsync(ct) is { } u && u is not (',' or '\r' or '\n'))
+                {
+                    _position++;
+                    _field.Append(u);
+                }
+            }
+            fields.Add(_field.ToString());
+
+            var next = await PeekAsync(ct);
+            if (next == ',')
+            {
+                _position++;
+                continue;
+            }
+            if (next is '\r' or '\n') await EndOfLineAsync(ct);
+            return new CsvRecord(line, fields);
+        }
+    }
+
+    private async ValueTask EndOfLineAsync(CancellationToken ct)
+    {
+        if (await PeekAsync(ct) == '\r')
+        {
+            _position++;
+            if (await PeekAsync(ct) == '\n') _position++;
+        }
+        else _position++;
+        _line++;
+    }
+
+    private async ValueTask<char?> PeekAsync(CancellationToken ct)
+    {
+        if (_position < _length) return _buffer[_position];
+        if (_end) return null;
+        _length = await reader.ReadAsync(_buffer.AsMemory(), ct);
+        _position = 0;
+        if (_length == 0)
+        {
+            _end = true;
+            return null;
+        }
+        return _buffer[0];
+    }
+}
+
+/// <summary>
+/// A partner's complaint export as claims: the columns, how a row becomes a <see cref="FileClaim"/>, and how the
+/// filing's own validation errors are named by column. The rules are FileClaim's; this file only translates.
+/// </summary>
+public static class ClaimCsv
+{
+    public const string MediaType = "text/csv";
+    public const int MaxRows = 200_000;
+
+    /// <summary>Every column, in the order an export should have them (any order is read).</summary>
+    public static readonly string[] Columns =
+    [
+        "buyer_name", "buyer_country", "buyer_email", "buyer_company", "buyer_phone", "platform", "supplier_account", "order_reference",
+        "order_date", "payment_date", "amount", "currency", "payment_reference", "beneficiary_account", "goods_description",
+    ];
+
+    /// <summary>Columns a file may leave out altogether (their values are optional on a claim too).</summary>
+    public static readonly string[] OptionalColumns = ["buyer_company", "buyer_phone", "beneficiary_account"];
+
+    /// <summary>FileClaim's field names (as its validation reports them) and the column each comes from.</summary>
+    private static readonly Dictionary<string, string> ColumnOfField = new(StringComparer.Ordinal)
+    {
+        ["buyer.name"] = "buyer_name", ["buyer.country"] = "buyer_country", ["buyer.email"] = "buyer_email",
+        ["buyer.company"] = "buyer_company", ["buyer.phone"] = "buyer_phone", ["platform"] = "platform",
+        ["supplierAccount"] = "supplier_account", ["orderReference"] = "order_reference", ["orderDate"] = "order_date",
+        ["paymentDate"] = "payment_date", ["amountPaid"] = "amount", ["amountPaid.amount"] = "amount", ["amountPaid.currency"] = "currency",
+        ["paymentReference"] = "payment_reference", ["beneficiaryAccount"] = "beneficiary_account", ["goodsDescription"] = "goods_description",
+    };
+
+    /// <summary>Which field holds which column, or the problems with the header (missing, unknown, repeated columns).</summary>
+    public static (Dictionary<string, int>? Index, Dictionary<string, string[]>? Errors) ReadHeader(IReadOnlyList<string> header)
+    {
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        for (var i = 0; i < header.Count; i++)
+        {
+            var name = header[i].Trim().ToLowerInvariant();
+            if (!Columns.Contains(name)) errors[$"header[{i + 1}]"] = [$"'{header[i]}' is not a column of a claims import; the columns are {string.Join(", ", Columns)}."];
+            else if (!index.TryAdd(name, i)) errors[name] = ["appears more than once in the header."];
+        }
+        foreach (var missing in Columns.Except(OptionalColumns).Where(c => !index.ContainsKey(c)))
+            errors[missing] = ["is a required column and is missing from the header."];
+        return errors.Count == 0 ? (index, null) : (null, errors);
+    }
+
+    /// <summary>
+    /// The row as a filing, or the reasons it cannot be one, by column. Values that are not even a date or a number are
+    /// reported here; everything else is <see cref="FileClaimEndpoint.Validate"/>'s verdict, renamed to columns.
+    /// </summary>
+    public static (FileClaim? Command, Dictionary<string, string[]>? Errors) ReadRow(Guid caseId, IReadOnlyDictionary<string, int> index, CsvRecord record)
+    {
+        if (record.Fields.Count != index.Count)
+            return (null, new Dictionary<string, string[]>(StringComparer.Ordinal)
+            {
+                ["row"] = [$"has {record.Fields.Count} fields but the header has {index.Count} (a comma in a value must be inside quotes)."],
+            });
+
+        string? Value(string column) => index.TryGetValue(column, out var i) && i < record.Fields.Count ? record.Fields[i] : null;
+        string? Optional(string column) => string.IsNullOrWhiteSpace(Value(column)) ? null : Value(column);
+
+        var unparsed = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        LocalDate Date(string column)
+        {
+            var text = Value(column)?.Trim() ?? "";
+            if (text.Length == 0) unparsed[column] = ["is required."];
+            else if (LocalDatePattern.Iso.Parse(text) is { Success: true } parsed) return parsed.Value;
+            else unparsed[column] = ["must be an ISO date such as 2011-02-10 (yyyy-MM-dd)."];
+            return default;
+        }
+
+        var amountText = Value("amount")?.Trim() ?? "";
+        var amount = 1m;
+        if (amountText.Length == 0) unparsed["amount"] = ["is required."];
+        else if (!decimal.TryParse(amountText, NumberStyles.AllowDecimalPoint | NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out amount))
+            unparsed["amount"] = ["must be a number with a dot for decimals and no thousands separators, such as 1400.00."];
+
+        var command = new FileClaim(
+            caseId,
+            new ClaimantBuyer(Value("buyer_name") ?? "", Value("buyer_country")?.Trim() ?? "", Value("buyer_email") ?? "", Optional("buyer_company"), Optional("buyer_phone")),
+            Value("platform") ?? "",
+            Value("supplier_account") ?? "",
+            Value("order_reference") ?? "",
+            Date("order_date"),
+            Date("payment_date"),
+            new Money(amount, Value("currency")?.Trim().ToUpperInvariant() ?? ""),
+            Value("payment_reference") ?? "",
+            OneLine(Value("goods_description") ?? ""),
+            Optional("beneficiary_account"));
+
+        var errors = new Dictionary<string, string[]>(unparsed, StringComparer.Ordinal);
+        if (FileClaimEndpoint.Validate(command) is Microsoft.AspNetCore.Http.HttpValidationProblemDetails { Errors: var invalid })
+        {
+            foreach (var (field, messages) in invalid)
+            {
+                var column = ColumnOfField.GetValueOrDefault(field, field);
+                // A value that did not parse was replaced by a placeholder: what the rules say about the placeholder is noise.
+                if (unparsed.ContainsKey(column) || (column is "payment_date" && unparsed.ContainsKey("order_date"))) continue;
+                errors[column] = errors.TryGetValue(column, out var earlier) ? [.. earlier, .. messages] : messages;
+            }
+        }
+        return errors.Count == 0 ? (command, null) : (null, errors);
+    }
+
+    /// <summary>
+    /// A claim's goods description is one line (filing refuses control characters), but exports wrap long descriptions:
+    /// each line break inside the quoted value becomes one space, so the text survives and the row is not refused for it.
+    /// </summary>
+    public static string OneLine(string text) =>
+        text.Contains('\n') || text.Contains('\r')
+            ? string.Join(' ', text.Split(["\r\n", "\n", "\r"], StringSplitOptions.None).Select(l => l.Trim()).Where(l => l.Length > 0))
+            : text;
+
+    /// <summary>"buyer_email must be an e-mail address.; amount is required." for people reading the outcome of a row.</summary>
+    public static string Describe(int line, IReadOnlyDictionary<string, string[]> errors) =>
+        $"Line {line}: " + string.Join(" ", errors.SelectMany(e => e.Value.Select(m => $"{e.Key} {m}")));
+}
