@@ -1,0 +1,74 @@
+using System.Text.Json;
+using CompensationLedger.IntegrationTests.Claims;
+using CompensationLedger.IntegrationTests.Infrastructure;
+
+namespace CompensationLedger.IntegrationTests.Funds;
+
+/// <summary>An approval of a claim whose case the fund covers becomes an entitlement the fund owes, exactly once.</summary>
+public sealed class ClaimsToFundTests(LedgerApp app) : IntegrationTest(app)
+{
+    private async Task<JsonElement[]> Entitlements(Guid fundId, int expected)
+    {
+        // The approval's message is delivered by Wolverine's durable local queue just after the approval commits.
+        JsonElement[] items = [];
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var page = await (await App.Finance().GetAsync($"/api/funds/{fundId}/entitlements")).Json();
+            items = page.GetProperty("items").EnumerateArray().ToArray();
+            if (items.Length >= expected) break;
+            await Task.Delay(100);
+        }
+        return items;
+    }
+
+    private async Task<Guid> ApprovedClaim(Guid caseId, string paymentReference = "TT-2011-0042", decimal amount = 1400.00m)
+    {
+        var claimId = await App.FileClaimId(ClaimApi.Filing(caseId, paymentReference, amount));
+        await App.Verify(claimId);
+        await (await App.Act(App.Approver(), claimId, "approval", new { })).ShouldBe(200);
+        return claimId;
+    }
+
+    [Fact]
+    public async Task approving_a_claim_of_a_covered_case_makes_the_fund_owe_its_entitlement()
+    {
+        var caseId = await App.OpenFlaggedCase();
+        var fundId = await App.EstablishFund();
+        await (await App.Finance().PostJson($"/api/funds/{fundId}/cases", new { caseId })).ShouldBe(200);
+
+        var claimId = await ApprovedClaim(caseId);
+
+        var owed = (await Entitlements(fundId, 1)).ShouldHaveSingleItem();
+        owed.GetProperty("claimId").GetGuid().ShouldBe(claimId);
+        owed.GetProperty("entitled").GetProperty("amount").GetDecimal().ShouldBe(980.00m);
+    }
+
+    [Fact]
+    public async Task covering_a_case_records_what_its_already_approved_claims_are_owed()
+    {
+        var caseId = await App.OpenFlaggedCase();
+        await ApprovedClaim(caseId, "TT-1", 1400.00m);
+        await ApprovedClaim(caseId, "TT-2", 2000.00m);
+        var fundId = await App.EstablishFund();
+
+        await (await App.Finance().PostJson($"/api/funds/{fundId}/cases", new { caseId })).ShouldBe(200);
+
+        var owed = await Entitlements(fundId, 2);
+        owed.Select(e => e.GetProperty("entitled").GetProperty("amount").GetDecimal()).Order().ShouldBe([980.00m, 1000.00m]);
+    }
+
+    [Fact]
+    public async Task a_case_is_covered_by_one_fund_only()
+    {
+        var caseId = await App.OpenFlaggedCase();
+        var first = await App.EstablishFund();
+        var second = await App.EstablishFund();
+        await (await App.Finance().PostJson($"/api/funds/{first}/cases", new { caseId })).ShouldBe(200);
+
+        (await (await App.Finance().PostJson($"/api/funds/{first}/cases", new { caseId })).ShouldBeProblem(409))
+            .GetProperty("code").GetString().ShouldBe("case-already-covered");
+        (await (await App.Finance().PostJson($"/api/funds/{second}/cases", new { caseId })).ShouldBeProblem(409))
+            .GetProperty("code").GetString().ShouldBe("case-covered-by-another-fund");
+        await (await App.Finance().PostJson($"/api/funds/{first}/cases", new { caseId = Guid.NewGuid() })).ShouldBeProblem(404);
+    }
+}
