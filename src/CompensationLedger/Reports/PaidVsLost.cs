@@ -133,7 +133,10 @@ public static class ClaimTotalsSource
         {
             var claimIds = await session.Query<Claim>().Where(c => c.CaseId == id).Select(c => c.Id).ToListAsync(ct);
             if (claimIds.Count == 0) return [];
-            events = events.Where(e => e.StreamId.IsOneOf(claimIds.ToArray()));
+            // The claims' own streams, and the fund streams where their payouts settle or return.
+            var funds = await session.Query<Funds.Fund>().Where(f => f.CoveredCases.Contains(id)).Select(f => f.Id).ToListAsync(ct);
+            var streams = claimIds.Concat(funds).ToArray();
+            events = events.Where(e => e.StreamId.IsOneOf(streams));
         }
         var list = await events.OrderBy(e => e.Sequence).ToListAsync(ct);
         return ClaimTotalsLine.Fold(list.Select(e => e.Data), asOf);

@@ -26,7 +26,7 @@ public static class PaidVsLostChart
     private const string PaidColour = "#2a6f4e";
 
     /// <summary>Net paid back: what was paid and not returned.</summary>
-    public static Money PaidBack(ClaimTotals totals) => totals.Paid - totals.Returned;
+    public static Money PaidBack(ClaimTotals totals) => totals.Paid;
 
     public static string Render(PaidVsLostReport report, string caseTitle)
     {

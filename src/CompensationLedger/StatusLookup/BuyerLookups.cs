@@ -78,7 +78,9 @@ public static class BuyerLookups
     private static async Task<BuyerClaimStatus> StatusOf(IQuerySession session, Claim claim, CancellationToken ct)
     {
         var events = await session.Events.FetchStreamAsync(claim.Id, token: ct);
-        return BuyerStatus.From(claim, events.Select(e => e.Data));
+        var fund = await Funds.CoverCaseEndpoint.FundOf(session, claim.CaseId, ct);
+        var payouts = fund?.Payouts.Values.Where(p => p.ClaimId == claim.Id).ToArray() ?? [];
+        return BuyerStatus.From(claim, events.Select(e => e.Data), payouts);
     }
 
     private static string ForBuyer(Refusal refusal) => refusal.Code switch

@@ -43,9 +43,13 @@ public static class BuyerStatus
 {
     private static readonly InstantPattern DeadlinePattern = InstantPattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd HH':'mm 'UTC'");
 
-    public static BuyerClaimStatus From(Claim claim, IEnumerable<object> events)
+    public static BuyerClaimStatus From(Claim claim, IEnumerable<object> events, IReadOnlyList<Funds.Payout>? payouts = null)
     {
-        var timeline = events.Select(Describe).Where(e => e is not null).Select(e => e!).ToList();
+        payouts ??= [];
+        var timeline = events.Select(Describe).Where(e => e is not null).Select(e => e!)
+            .Concat(payouts.SelectMany(PaymentSteps))
+            .OrderBy(e => e.At)
+            .ToList();
         var entitlement = claim.Entitlement is { } computation ? new BuyerEntitlement(computation.Entitlement, HowComputed(computation)) : null;
         var missing = claim.OpenRequest is { } open
             ? new MissingInformation(open.RequestNumber, open.Missing, open.Deadline, Format(open.Deadline))
@@ -63,10 +67,27 @@ public static class BuyerStatus
             claim.BeneficiaryAccount is { } account ? Cases.AccountNumbers.Mask(account) : null,
             missing,
             entitlement,
-            Money.Zero(claim.Policy.FundCurrency),
-            [],
+            payouts.Where(p => p.Status == Funds.PayoutStatus.Settled).Select(p => p.Amount).Aggregate(Money.Zero(claim.Policy.FundCurrency), (a, b) => a + b),
+            payouts.OrderBy(p => p.IssuedAt).Select(Payment).ToArray(),
             timeline,
             next);
+    }
+
+    private static BuyerPayment Payment(Funds.Payout p) => p.Status switch
+    {
+        Funds.PayoutStatus.Settled => new BuyerPayment(p.SettledAt!.Value.InUtc().Date, p.Amount, "paid", null),
+        Funds.PayoutStatus.Returned => new BuyerPayment(p.ReturnedAt!.Value.InUtc().Date, p.Amount, "returned by the bank",
+            p.ReissuedAs is null
+                ? "Your bank returned this payment. Contact the fund with your claim reference and your correct bank details; the money is kept for you."
+                : "Your bank returned this payment; it was sent again to the corrected bank details."),
+        _ => new BuyerPayment(p.IssuedAt.InUtc().Date, p.Amount, "on its way", "The payment has been sent; banks usually take a few working days."),
+    };
+
+    private static IEnumerable<TimelineEntry> PaymentSteps(Funds.Payout p)
+    {
+        yield return new TimelineEntry(p.IssuedAt, "Payment sent", $"{Amount(p.Amount)} was sent to your bank account.");
+        if (p.SettledAt is { } settled) yield return new TimelineEntry(settled, "Payment received by your bank", $"{Amount(p.Amount)} was paid.");
+        if (p.ReturnedAt is { } returned) yield return new TimelineEntry(returned, "Payment returned", $"Your bank returned {Amount(p.Amount)}.");
     }
 
     public static string Format(Instant instant) => DeadlinePattern.Format(instant);
