@@ -1,3 +1,4 @@
+
 using System.Globalization;
 using CompensationLedger.Cases;
 using CompensationLedger.Funds;
@@ -20,7 +21,8 @@ public static class FairPlayFundDemo
     public static readonly Guid FundId = Guid.Parse("0195a2c0-2011-7000-8000-0000000f0001");
     public static readonly Guid GeneralPoolId = Guid.Parse("0195a2c0-2011-7000-8000-0000000f0100");
     public const string Finance = "demo.finance";
-    public const int Claims = 40;
+    public const string SecondFinance = "demo.finance2";
+    public static readonly Guid FirstRoundId = Guid.Parse("0195a2c0-2011-7000-8000-0000000f0a01");
 
     public static async Task<bool> SeedAsync(IDocumentStore store, IClock clock, CancellationToken ct = default)
     {
@@ -55,14 +57,20 @@ public static class FairPlayFundDemo
                 suppliers[i].Platform, suppliers[i].AccountId), fraudCase, Finance, now));
             Apply(DepositToPoolEndpoint.Decide(fund, poolId, new DepositToPool(Money.Of(2_999m, "USD"), $"FORFEIT-{suppliers[i].AccountId}", new LocalDate(2011, 3, 1)), Finance, now));
         }
-        for (var n = 1; n <= Claims; n++)
+        // The fund covers the Putian case: every approved demo claim is owed its entitlement (what an approval's
+        // message does in the running service), then a first round is prepared and released by two people,
+        // and the bank settles the first payout.
+        Apply(CoverCaseEndpoint.Decide(fund, fraudCase, null, fraudCase.Id, Finance, now));
+        var approved = await session.Query<Claims.Claim>().Where(c => c.CaseId == fraudCase.Id && c.Status == Claims.ClaimStatus.Approved).ToListAsync(ct);
+        foreach (var claim in approved.OrderBy(c => c.Reference, StringComparer.Ordinal))
+            Apply(RecordEntitlementHandler.Decide(fund, CoverCaseEndpoint.EntitlementFor(FundId, claim, PutianDemoClaims.Approver)!, now));
+        if (approved.Count > 0)
         {
-            // Losses of a few hundred to a few thousand dollars; entitlement min(70% x loss, 1,000.00), as the policy computes it.
-            var loss = 300m + (n * 173m % 2_400m);
-            var supplier = fraudCase.SupplierAccounts[n % 5];
-            Apply(RecordEntitlementHandler.Decide(fund, new RecordEntitlement(FundId, Guid.Parse($"0195a2c0-2011-7000-8000-0000000c{n:D4}"),
-                $"CL-2011-{n:D6}", fraudCase.Id, supplier.Platform, supplier.AccountId, n % 3 == 0 ? "US" : n % 3 == 1 ? "GB" : "DE",
-                Money.RoundedHalfAwayFromZero(Math.Min(loss * 0.70m, 1_000m), "USD"), "demo.approver"), now));
+            Apply(PrepareRoundEndpoint.Decide(fund, FirstRoundId, Finance, now));
+            var payoutNumber = 0;
+            Apply(ReleaseRoundEndpoint.Decide(fund, FirstRoundId, () => Guid.Parse($"0195a2c0-2011-7000-8000-0000000fa{++payoutNumber:D3}"), SecondFinance, now));
+            var first = fund.Payouts.Values.OrderBy(p => p.Reference, StringComparer.Ordinal).First();
+            Apply(SettlePayoutEndpoint.Decide(fund, first.Id, new RecordPayoutSettlement("BANK-DEMO-0001"), SecondFinance, now));
         }
 
         session.Events.StartStream<Fund>(FundId, events);
@@ -82,7 +90,7 @@ public sealed class SeedFundDemoCommand : JasperFxAsyncCommand<NetCoreInput>
         await PutianDemo.SeedAsync(store, clock);
         var seeded = await FairPlayFundDemo.SeedAsync(store, clock);
         Console.WriteLine(seeded
-            ? string.Create(CultureInfo.InvariantCulture, $"Seeded the demo fund {FairPlayFundDemo.FundId}: a general pool, 3 perpetrator pools, {FairPlayFundDemo.Claims} entitlements.")
+            ? string.Create(CultureInfo.InvariantCulture, $"Seeded the demo fund {FairPlayFundDemo.FundId}: a general pool, 3 perpetrator pools, the Putian case covered, a first round paid.")
             : $"The demo fund {FairPlayFundDemo.FundId} is already there; nothing changed.");
         return true;
     }

@@ -285,25 +285,3 @@ public sealed class FundTests(LedgerApp app) : IntegrationTest(app)
         (await App.GetFund(fundId)).GetProperty("entitlements").GetProperty("claims").GetInt32().ShouldBe(0);
     }
 }
-
-public sealed class FundDemoTests(LedgerApp app) : IntegrationTest(app)
-{
-    [Fact]
-    public async Task the_demo_fund_is_seeded_once_and_a_round_can_be_prepared_and_released_on_it()
-    {
-        (await CompensationLedger.Demo.PutianDemo.SeedAsync(App.Store, App.Clock)).ShouldBeTrue();
-        (await CompensationLedger.Demo.FairPlayFundDemo.SeedAsync(App.Store, App.Clock)).ShouldBeTrue();
-        (await CompensationLedger.Demo.FairPlayFundDemo.SeedAsync(App.Store, App.Clock)).ShouldBeFalse();
-        var fundId = CompensationLedger.Demo.FairPlayFundDemo.FundId;
-
-        var fund = await App.GetFund(fundId);
-        fund.GetProperty("pools").GetArrayLength().ShouldBe(4);
-        fund.GetProperty("entitlements").GetProperty("claims").GetInt32().ShouldBe(CompensationLedger.Demo.FairPlayFundDemo.Claims);
-
-        var round = await App.PrepareRound(fundId);
-        round.GetProperty("allocations").GetArrayLength().ShouldBeGreaterThan(0);
-        await (await App.Finance(FundApi.Releaser).PostJson($"/api/rounds/{round.GetProperty("id").GetGuid()}/release", new { })).ShouldBe(200);
-        foreach (var pool in (await App.GetFund(fundId)).GetProperty("pools").EnumerateArray())
-            pool.Amount("available").ShouldBeGreaterThanOrEqualTo(0m);
-    }
-}
