@@ -1,3 +1,4 @@
+using Marten;
 using CompensationLedger.Infrastructure;
 using NodaTime;
 
@@ -57,6 +58,26 @@ public sealed record ClaimPolicySettings
     public PolicyTerms Terms() => new(
         Version, "configuration", FundCurrency, CoverageRatio, new Money(CapPerClaim, FundCurrency), new Money(MinimumPayment, FundCurrency),
         FilingWindowDays, DeficiencyDeadlineDays, AppealWindowDays, EligiblePlatforms.Select(p => p.Trim()).ToArray());
+}
+
+/// <summary>Which policy a new claim is filed under.</summary>
+public static class ClaimPolicies
+{
+    /// <summary>
+    /// The fund's policy version in force at filing when a fund covers the claim's case (the fund's currency
+    /// and eligible platforms with it); otherwise the configured default policy (<c>Ledger:Policy</c>), for
+    /// cases no fund covers yet. The terms are recorded on the filing, so the claim is decided under them
+    /// whatever later versions say.
+    /// </summary>
+    public static PolicyTerms For(Funds.Fund? fund, ClaimPolicySettings configured, Instant filedAt) =>
+        fund is not null && Funds.Policy.InForce(fund.Policies, filedAt) is { } version
+            ? new PolicyTerms($"{fund.Name} v{version.Version} (from {version.EffectiveFrom:uuuu-MM-dd})", $"fund {fund.Id}", fund.Currency,
+                version.CoverageRatio, version.CapPerClaim, version.MinimumPayment, version.FilingWindowDays, version.DeficiencyDeadlineDays,
+                version.AppealWindowDays, fund.EligiblePlatforms)
+            : configured.Terms();
+
+    public static async Task<PolicyTerms> ForCase(IQuerySession session, Guid caseId, ClaimPolicySettings configured, Instant filedAt, CancellationToken ct) =>
+        For(await Funds.CoverCaseEndpoint.FundOf(session, caseId, ct), configured, filedAt);
 }
 
 /// <summary>The policy terms a claim was filed under, recorded on <see cref="ClaimFiled"/>.</summary>

@@ -163,7 +163,8 @@ public static class FileClaimEndpoint
         var existing = (await session.LoadManyAsync<ClaimFingerprint>(ct, fingerprintIds)).FirstOrDefault();
         var reference = existing is null ? ClaimReferences.Format(now.InUtc().Year, await ClaimReferences.NextNumberAsync(store, ct)) : "";
 
-        var decision = Decide(claimId, reference, command, fraudCase, policy.Terms(), existing, user.StaffName(), now);
+        var terms = await ClaimPolicies.ForCase(session, command.CaseId, policy, now, ct);
+        var decision = Decide(claimId, reference, command, fraudCase, terms, existing, user.StaffName(), now);
         if (decision.Refusal is { } refusal) return refusal.ToProblem().ToResult();
 
         var filed = (ClaimFiled)decision.Events[0];

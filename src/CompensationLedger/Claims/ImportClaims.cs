@@ -76,7 +76,10 @@ public static class ImportClaimsEndpoint
         if (await CheckFile(request.Body, ct) is { } broken) return broken.ToResult();
         request.Body.Position = 0;
 
-        var import = new Import(store, fraudCase, policy.Terms(), user.StaffName(), clock.GetCurrentInstant());
+        var now = clock.GetCurrentInstant();
+        PolicyTerms terms;
+        await using (var query = store.QuerySession()) terms = await ClaimPolicies.ForCase(query, fraudCase.Id, policy, now, ct);
+        var import = new Import(store, fraudCase, terms, user.StaffName(), now);
         var csv = CsvReader.Utf8(request.Body);
         var (index, _) = ClaimCsv.ReadHeader((await csv.ReadAsync(ct))!.Fields);
         var batch = new List<(int Line, FileClaim? Command, Dictionary<string, string[]>? Errors)>(BatchSize);

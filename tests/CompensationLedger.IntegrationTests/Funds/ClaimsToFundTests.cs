@@ -71,4 +71,48 @@ public sealed class ClaimsToFundTests(LedgerApp app) : IntegrationTest(app)
             .GetProperty("code").GetString().ShouldBe("case-covered-by-another-fund");
         await (await App.Finance().PostJson($"/api/funds/{first}/cases", new { caseId = Guid.NewGuid() })).ShouldBeProblem(404);
     }
+
+    private static object HalfPolicy(string effectiveFrom, decimal ratio) => new
+    {
+        effectiveFrom,
+        coverageRatio = ratio,
+        capPerClaim = new { amount = 600.00m, currency = "USD" },
+        minimumPayment = new { amount = 0m, currency = "USD" },
+        filingWindowDays = 90,
+        deficiencyDeadlineDays = 30,
+        appealWindowDays = 60,
+        generalPoolBacksPerpetratorPools = false,
+    };
+
+    [Fact]
+    public async Task a_claim_of_a_covered_case_is_decided_under_the_fund_policy_in_force_when_it_was_filed()
+    {
+        var caseId = await App.OpenFlaggedCase();
+        var fundId = await App.EstablishFund(new
+        {
+            name = "Half Fund",
+            sponsor = "Alibaba.com",
+            currency = "USD",
+            eligiblePlatforms = new[] { "Alibaba.com" },
+            policy = HalfPolicy("2011-02-21", 0.50m),
+        });
+        await (await App.Finance().PostJson($"/api/funds/{fundId}/cases", new { caseId })).ShouldBe(200);
+
+        var filedUnderV1 = await App.FileClaimId(ClaimApi.Filing(caseId, "TT-V1", 1000.00m));
+        (await App.GetClaim(filedUnderV1)).GetProperty("policy").GetProperty("source").GetString().ShouldBe($"fund {fundId}");
+
+        // A new version from tomorrow does not change the claim filed today.
+        await (await App.Finance().PostJson($"/api/funds/{fundId}/policies", new { policy = HalfPolicy("2011-04-12", 0.90m) })).ShouldBe(200);
+        App.Clock.Advance(NodaTime.Duration.FromDays(2));
+        var filedUnderV2 = await App.FileClaimId(ClaimApi.Filing(caseId, "TT-V2", 500.00m));
+
+        foreach (var claimId in new[] { filedUnderV1, filedUnderV2 })
+        {
+            await App.Verify(claimId);
+            await (await App.Act(App.Approver(), claimId, "approval", new { })).ShouldBe(200);
+        }
+
+        (await App.GetClaim(filedUnderV1)).GetProperty("entitlement").GetProperty("entitlement").GetProperty("amount").GetDecimal().ShouldBe(500.00m); // 50% of 1,000
+        (await App.GetClaim(filedUnderV2)).GetProperty("entitlement").GetProperty("entitlement").GetProperty("amount").GetDecimal().ShouldBe(450.00m); // 90% of 500
+    }
 }
