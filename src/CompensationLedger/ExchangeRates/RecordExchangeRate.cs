@@ -88,7 +88,11 @@ public static class RecordExchangeRateEndpoint
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
     [EndpointSummary("Record a currency's rate against the fund currency for a day (finance); approvals convert losses with it")]
-    public static async Task<IResult> Post(RecordExchangeRate command, IDocumentSession session, ClaimsPrincipal user, IClock clock, CancellationToken ct)
+    public static Task<IResult> Post(RecordExchangeRate command, IDocumentSession session, ClaimsPrincipal user, IClock clock, CancellationToken ct) =>
+        Record(command, session, user, clock, ct);
+
+    /// <summary>Records a validated rate: the one way both routes (this one and the fund's) write rates.</summary>
+    public static async Task<IResult> Record(RecordExchangeRate command, IDocumentSession session, ClaimsPrincipal user, IClock clock, CancellationToken ct)
     {
         var existing = await session.LoadAsync<ExchangeRate>(ExchangeRate.IdFor(command.Currency, command.FundCurrency, command.Date), ct);
         var decision = Decide(command, existing, user.StaffName(), clock.GetCurrentInstant());
@@ -128,5 +132,29 @@ public static class ListExchangeRatesEndpoint
         var results = await Marten.Pagination.PagedListQueryableExtensions.ToPagedListAsync(
             query.OrderBy(r => r.Currency).ThenByDescending(r => r.Date), page, pageSize, ct);
         return TypedResults.Ok(new PagedList<ExchangeRate>(results.ToArray(), page, pageSize, results.TotalItemCount));
+    }
+}
+
+/// <summary>Record a rate for a fund (the API contract's route): the fund's currency is the one converted into.</summary>
+public sealed record RecordFundExchangeRate(LocalDate Date, string Currency, decimal Rate);
+
+public static class RecordFundExchangeRateEndpoint
+{
+    [WolverinePost("/api/funds/{fundId}/exchange-rates", Name = "RecordFundExchangeRate")]
+    [Authorize(Roles = Roles.Finance)]
+    [Tags("Exchange rates")]
+    [ProducesResponseType<ExchangeRate>(StatusCodes.Status201Created)]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
+    [ProducesResponseType<ProblemDetails>(StatusCodes.Status409Conflict, "application/problem+json")]
+    [EndpointSummary("Record a currency's rate against the fund's currency for a day (finance): 1 currency = rate fund currency")]
+    public static async Task<IResult> Post(Guid fundId, RecordFundExchangeRate command, IDocumentSession session, ClaimsPrincipal user, IClock clock, CancellationToken ct)
+    {
+        var fund = await session.LoadAsync<Funds.Fund>(fundId, ct);
+        if (fund is null) return Problems.NotFound("Fund", fundId).ToResult();
+        var full = new RecordExchangeRate(command.Date, command.Currency, fund.Currency, command.Rate);
+        var problem = RecordExchangeRateEndpoint.Validate(full);
+        if (!ReferenceEquals(problem, Problems.None)) return problem.ToResult();
+        return await RecordExchangeRateEndpoint.Record(full, session, user, clock, ct);
     }
 }
