@@ -64,6 +64,29 @@ public sealed class ClaimToPaymentTests(LedgerApp app) : IntegrationTest(app)
         before.GetProperty("total").GetProperty("paid").GetProperty("amount").GetDecimal().ShouldBe(0m);
         var asOfNow = await (await auditor.GetAsync($"/api/reports/paid-vs-lost?caseId={caseId}&groupBy=platform&asOf=2011-04-22T00:00:00Z")).Json();
         asOfNow.GetProperty("total").GetProperty("paid").GetProperty("amount").GetDecimal().ShouldBe(980.00m);
+
+        // The payout register: both payouts of the round, with their status now and as of before the bank answered.
+        var register = await (await auditor.GetAsync($"/api/reports/payout-register?from=2011-04-01&to=2011-04-30&fundId={fundId}")).Json();
+        var lines = register.GetProperty("payouts").EnumerateArray().ToList();
+        lines.Select(l => l.GetProperty("status").GetString()).ShouldBe(["settled", "returned"], ignoreOrder: true);
+        register.GetProperty("issued").EnumerateArray().Single().GetProperty("amount").GetDecimal().ShouldBe(1980.00m);
+        register.GetProperty("settled").EnumerateArray().Single().GetProperty("amount").GetDecimal().ShouldBe(980.00m);
+        register.GetProperty("returned").EnumerateArray().Single().GetProperty("amount").GetDecimal().ShouldBe(1000.00m);
+
+        var earlier = await (await auditor.GetAsync($"/api/reports/payout-register?fundId={fundId}&asOf=2011-04-19T00:00:00Z")).Json();
+        earlier.GetProperty("payouts").EnumerateArray().Select(l => l.GetProperty("status").GetString()).ShouldBe(["in-transit", "in-transit"]);
+        var beforeRound = await (await auditor.GetAsync($"/api/reports/payout-register?fundId={fundId}&asOf=2011-04-12T00:00:00Z")).Json();
+        beforeRound.GetProperty("payouts").GetArrayLength().ShouldBe(0);
+
+        var csvRequest = new HttpRequestMessage(HttpMethod.Get, $"/api/reports/payout-register?fundId={fundId}");
+        csvRequest.Headers.Accept.Add(new System.Net.Http.Headers.MediaTypeWithQualityHeaderValue("text/csv"));
+        var csv = await (await auditor.SendAsync(csvRequest)).Content.ReadAsStringAsync();
+        var rows = csv.Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        rows[0].ShouldBe("payout_reference,claim_reference,fund,round_id,amount,currency,status,issued_at,settled_at,returned_at,return_reason,reissue_of");
+        rows.Length.ShouldBe(3);
+        rows.ShouldContain(r => r.Contains(",980.00,USD,settled,", StringComparison.Ordinal));
+
+        (await (await auditor.GetAsync("/api/reports/payout-register?from=2011-13-01")).ShouldBeProblem(400)).ErrorFields().ShouldContain("from");
     }
 
     private async Task WaitForEntitlements(Guid fundId, int expected)
