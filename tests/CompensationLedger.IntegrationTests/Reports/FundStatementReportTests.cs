@@ -1,0 +1,50 @@
+using CompensationLedger.Infrastructure;
+using CompensationLedger.IntegrationTests.Funds;
+using CompensationLedger.IntegrationTests.Infrastructure;
+using NodaTime;
+
+namespace CompensationLedger.IntegrationTests.Reports;
+
+public sealed class FundStatementReportTests(LedgerApp app) : IntegrationTest(app)
+{
+    [Fact]
+    public async Task the_fund_statement_ties_out_for_any_period_and_as_of_an_earlier_instant()
+    {
+        var fundId = await App.EstablishFund();
+        var poolId = await App.OpenGeneralPool(fundId);
+        await App.Deposit(fundId, poolId, 3_000.00m, "SPONSOR-1");
+        await App.Entitle(fundId, 1, 980.00m);
+        await App.Entitle(fundId, 2, 500.00m);
+        await App.Entitle(fundId, 3, 300.00m);
+        var roundId = (await App.PrepareRound(fundId)).GetProperty("id").GetGuid();
+        var round = await (await App.Finance(FundApi.Releaser).PostJson($"/api/rounds/{roundId}/release", new { })).Json();
+        var second = round.GetProperty("payouts").EnumerateArray().Single(p => p.GetProperty("claimReference").GetString() == "CL-2011-000002").GetProperty("id").GetGuid();
+        App.Clock.Advance(Duration.FromDays(3));
+        await (await App.Finance().PostJson($"/api/payouts/{second}/return", new { reason = "account closed" })).ShouldBe(200);
+
+        var auditor = App.Client("audrey", Roles.Auditor);
+        var april = await (await auditor.GetAsync($"/api/reports/fund-statement?fundId={fundId}&from=2011-04-01&to=2011-04-30")).Json();
+        var total = april.GetProperty("total");
+        decimal Amount(System.Text.Json.JsonElement line, string field) => line.GetProperty(field).GetProperty("amount").GetDecimal();
+        (Amount(total, "opening"), Amount(total, "deposits"), Amount(total, "payouts"), Amount(total, "returns"), Amount(total, "closing"))
+            .ShouldBe((0m, 3000m, 1780m, 500m, 1720m));
+        total.GetProperty("tiesOut").GetBoolean().ShouldBeTrue();
+        april.GetProperty("pools").EnumerateArray().ShouldAllBe(p => p.GetProperty("tiesOut").GetBoolean());
+
+        var later = await (await auditor.GetAsync($"/api/reports/fund-statement?fundId={fundId}&from=2011-04-12&to=2011-04-30")).Json();
+        (Amount(later.GetProperty("total"), "opening"), Amount(later.GetProperty("total"), "returns"), Amount(later.GetProperty("total"), "closing"))
+            .ShouldBe((1220m, 500m, 1720m));
+
+        var backThen = await (await auditor.GetAsync($"/api/reports/fund-statement?fundId={fundId}&from=2011-04-01&to=2011-04-30&asOf=2011-04-12T00:00:00Z")).Json();
+        (Amount(backThen.GetProperty("total"), "returns"), Amount(backThen.GetProperty("total"), "closing")).ShouldBe((0m, 1220m));
+
+        var csvRequest = new HttpRequestMessage(HttpMethod.Get, $"/api/reports/fund-statement?fundId={fundId}&from=2011-04-01&to=2011-04-30");
+        csvRequest.Headers.Accept.Add(new System.Net.Http.Headers.MediaTypeWithQualityHeaderValue("text/csv"));
+        var rows = (await (await auditor.SendAsync(csvRequest)).Content.ReadAsStringAsync()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        rows[0].ShouldBe("pool,currency,opening,deposits,payouts,returns,closing");
+        rows[^1].ShouldBe("(total),USD,0.00,3000.00,1780.00,500.00,1720.00");
+
+        (await (await auditor.GetAsync($"/api/reports/fund-statement?fundId={fundId}&from=2011-04-30&to=2011-04-01")).ShouldBeProblem(400)).ErrorFields().ShouldContain("to");
+        await (await auditor.GetAsync($"/api/reports/fund-statement?fundId={Guid.NewGuid()}&from=2011-04-01&to=2011-04-30")).ShouldBeProblem(404);
+    }
+}
