@@ -40,6 +40,9 @@ public sealed record ExchangeRate(string Id, string Currency, string FundCurrenc
 /// </summary>
 public sealed partial class ExchangeRateProjection : EventProjection
 {
+    /// <summary>A rebuild starts from no rates (inserts would otherwise collide with the rows being rebuilt).</summary>
+    public ExchangeRateProjection() => Options.DeleteViewTypeOnTeardown<ExchangeRate>();
+
     public void Project(ExchangeRateRecorded e, IDocumentOperations operations) => operations.Insert(ExchangeRate.From(e));
 }
 

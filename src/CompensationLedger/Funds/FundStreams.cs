@@ -13,6 +13,9 @@ public sealed record FundIndexEntry(Guid Id, Guid FundId, FundIndexKind Kind);
 /// <summary>Kept inline: the entry is written in the same transaction as the event that creates the round or payout.</summary>
 public sealed partial class FundIndexProjection : EventProjection
 {
+    /// <summary>A rebuild starts from an empty index, so nothing stale survives it.</summary>
+    public FundIndexProjection() => Options.DeleteViewTypeOnTeardown<FundIndexEntry>();
+
     public static void Project(RoundPrepared e, IDocumentOperations ops) => ops.Store(new FundIndexEntry(e.RoundId, e.FundId, FundIndexKind.Round));
 
     public static void Project(RoundReleased e, IDocumentOperations ops) =>
