@@ -45,6 +45,21 @@ public sealed class FundStatementReportTests(LedgerApp app) : IntegrationTest(ap
         rows[^1].ShouldBe("(total),USD,0.00,3000.00,1780.00,500.00,1720.00");
 
         (await (await auditor.GetAsync($"/api/reports/fund-statement?fundId={fundId}&from=2011-04-30&to=2011-04-01")).ShouldBeProblem(400)).ErrorFields().ShouldContain("to");
+
+        // The trial balance from the same postings: debits = credits, now and back then.
+        foreach (var query in new[] { "", "&asOf=2011-04-12T00:00:00Z" })
+        {
+            var trial = await (await auditor.GetAsync($"/api/reports/trial-balance?fundId={fundId}{query}")).Json();
+            trial.GetProperty("balances").GetBoolean().ShouldBeTrue(query);
+            trial.GetProperty("totalDebits").GetProperty("amount").GetDecimal().ShouldBe(3000m, query);
+        }
+        var lines = (await (await auditor.GetAsync($"/api/reports/trial-balance?fundId={fundId}")).Json()).GetProperty("lines").EnumerateArray().ToList();
+        decimal Debit(string account) => lines.Single(l => l.GetProperty("account").GetString() == account).GetProperty("debit").GetProperty("amount").GetDecimal();
+        (Debit("pool-cash"), Debit("claims-allocated"), Debit("payouts-in-transit")).ShouldBe((1720m, 0m, 1280m));
+        var trialCsv = new HttpRequestMessage(HttpMethod.Get, $"/api/reports/trial-balance?fundId={fundId}");
+        trialCsv.Headers.Accept.Add(new System.Net.Http.Headers.MediaTypeWithQualityHeaderValue("text/csv"));
+        (await (await auditor.SendAsync(trialCsv)).Content.ReadAsStringAsync()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries)[^1]
+            .ShouldBe("(total),,USD,3000.00,3000.00");
         await (await auditor.GetAsync($"/api/reports/fund-statement?fundId={Guid.NewGuid()}&from=2011-04-01&to=2011-04-30")).ShouldBeProblem(404);
     }
 }
