@@ -15,6 +15,10 @@ namespace CompensationLedger.Infrastructure;
 /// first one commits, then replays its stored response. The same key with another body (or path)
 /// is 422. Server errors (5xx) roll the row back so the client may retry with the same key.
 /// Backed by PostgreSQL, so it holds across instances and restarts.
+/// Known gap: the command's own transaction commits before the key's row does; if the process dies
+/// between the two, the key is released and a retry runs the command again (commands that are
+/// refused when repeated, such as a second approval or flagging, stay safe; a new filing of the same
+/// payment is refused as a duplicate).
 /// </summary>
 public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<IdempotencyMiddleware> logger)
 {
