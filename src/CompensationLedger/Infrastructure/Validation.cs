@@ -74,6 +74,30 @@ public sealed class Validation
         return this;
     }
 
+    /// <summary>An optional ISO 8601 instant in UTC (query strings such as <c>asOf</c>); null when absent or invalid.</summary>
+    public Instant? Instant(string field, string? value)
+    {
+        if (value is null) return null;
+        var parsed = NodaTime.Text.InstantPattern.ExtendedIso.Parse(value.Trim());
+        if (parsed.Success) return parsed.Value;
+        Add(field, "must be an ISO 8601 instant in UTC, e.g. 2011-06-30T23:59:59Z.");
+        return null;
+    }
+
+    /// <summary>An ISO date (query strings such as <c>from</c>); null when absent or invalid.</summary>
+    public LocalDate? Date(string field, string? value, bool required = false)
+    {
+        if (value is null)
+        {
+            if (required) Add(field, "is required: an ISO date such as 2011-06-30.");
+            return null;
+        }
+        var parsed = NodaTime.Text.LocalDatePattern.Iso.Parse(value.Trim());
+        if (parsed.Success) return parsed.Value;
+        Add(field, "must be an ISO date such as 2011-06-30.");
+        return null;
+    }
+
     public ProblemDetails ToProblem() =>
         IsValid ? Problems.None : Problems.Invalid(_errors.ToDictionary(e => e.Key, e => e.Value.ToArray(), StringComparer.Ordinal));
 }

@@ -86,37 +86,17 @@ public static class FundStatementEndpoint
         var check = new Validation();
         Guid fundGuid = default;
         if (fundId is null || !Guid.TryParse(fundId, out fundGuid)) check.Add("fundId", "is required: a fund id (a UUID).");
-        var fromDate = Date(check, "from", from);
-        var toDate = Date(check, "to", to);
+        var fromDate = check.Date("from", from, required: true);
+        var toDate = check.Date("to", to, required: true);
         if (fromDate is { } f && toDate is { } t && t < f) check.Add("to", "must be on or after from.");
-        Instant? cutoff = null;
-        if (asOf is not null)
-        {
-            var parsed = InstantPattern.ExtendedIso.Parse(asOf.Trim());
-            if (parsed.Success) cutoff = parsed.Value;
-            else check.Add("asOf", "must be an ISO 8601 instant in UTC, e.g. 2011-06-30T23:59:59Z.");
-        }
+        var cutoff = check.Instant("asOf", asOf);
         if (!check.IsValid) return check.ToProblem().ToResult();
 
         var fund = await session.LoadAsync<Fund>(fundGuid, ct);
         if (fund is null) return Problems.NotFound("Fund", fundGuid).ToResult();
         var events = (await session.Events.FetchStreamAsync(fundGuid, token: ct)).Select(e => e.Data).ToList();
         var report = FundStatement.Build(fund, events, fromDate!.Value, toDate!.Value, cutoff);
-        return PaidVsLostEndpoint.WantsCsv(request)
-            ? Results.Text(FundStatement.ToCsv(report), PaidVsLost.CsvMediaType + "; charset=utf-8", Encoding.UTF8)
-            : TypedResults.Ok(report);
+        return ReportResults.JsonOrCsv(request, report, FundStatement.ToCsv);
     }
 
-    private static LocalDate? Date(Validation check, string field, string? value)
-    {
-        if (value is null)
-        {
-            check.Add(field, "is required: an ISO date such as 2011-06-30.");
-            return null;
-        }
-        var parsed = LocalDatePattern.Iso.Parse(value.Trim());
-        if (parsed.Success) return parsed.Value;
-        check.Add(field, "must be an ISO date such as 2011-06-30.");
-        return null;
-    }
 }

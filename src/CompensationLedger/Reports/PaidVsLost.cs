@@ -143,6 +143,15 @@ public static class ClaimTotalsSource
     }
 }
 
+/// <summary>Every report answers JSON, or CSV when the client asks for <c>text/csv</c>.</summary>
+public static class ReportResults
+{
+    public static IResult JsonOrCsv<T>(HttpRequest request, T report, Func<T, string> toCsv) =>
+        PaidVsLostEndpoint.WantsCsv(request)
+            ? Results.Text(toCsv(report), PaidVsLost.CsvMediaType + "; charset=utf-8", Encoding.UTF8)
+            : TypedResults.Ok(report);
+}
+
 public static class PaidVsLostEndpoint
 {
     public sealed record Query(Guid? CaseId, PaidVsLostGrouping? GroupBy, Instant? AsOf, string FundCurrency);
@@ -167,13 +176,7 @@ public static class PaidVsLostEndpoint
                 check.Add("groupBy", $"must be one of {string.Join(", ", choices.Select(PaidVsLost.GroupingName))}.");
         }
         else if (allowed is not null) check.Add("groupBy", $"is required: one of {string.Join(", ", choices.Select(PaidVsLost.GroupingName))}.");
-        Instant? instant = null;
-        if (asOf is not null)
-        {
-            var result = InstantPattern.ExtendedIso.Parse(asOf.Trim());
-            if (result.Success) instant = result.Value;
-            else check.Add("asOf", "must be an ISO 8601 instant in UTC, e.g. 2011-06-30T23:59:59Z.");
-        }
+        var instant = check.Instant("asOf", asOf);
         if (!check.IsValid) return (null, check.ToProblem());
 
         // A report without claims is stated in the fund currency configured for new claims.
@@ -215,8 +218,6 @@ public static class PaidVsLostEndpoint
         if (invalid is not null) return invalid.ToResult();
         var (report, refused) = await Build(session, query!, ct);
         if (refused is not null) return refused.ToResult();
-        return WantsCsv(request)
-            ? Results.Text(PaidVsLost.ToCsv(report!), PaidVsLost.CsvMediaType + "; charset=utf-8", Encoding.UTF8)
-            : TypedResults.Ok(report);
+        return ReportResults.JsonOrCsv(request, report!, PaidVsLost.ToCsv);
     }
 }

@@ -109,16 +109,10 @@ public static class PayoutRegisterEndpoint
         string? from = null, string? to = null, string? fundId = null, string? asOf = null)
     {
         var check = new Validation();
-        var fromDate = Date(check, "from", from);
-        var toDate = Date(check, "to", to);
+        var fromDate = check.Date("from", from);
+        var toDate = check.Date("to", to);
         if (fromDate is not null && toDate is not null && toDate < fromDate) check.Add("to", "must be on or after from.");
-        Instant? cutoff = null;
-        if (asOf is not null)
-        {
-            var parsed = InstantPattern.ExtendedIso.Parse(asOf.Trim());
-            if (parsed.Success) cutoff = parsed.Value;
-            else check.Add("asOf", "must be an ISO 8601 instant in UTC, e.g. 2011-06-30T23:59:59Z.");
-        }
+        var cutoff = check.Instant("asOf", asOf);
         Guid? fund = null;
         if (fundId is not null)
         {
@@ -137,17 +131,7 @@ public static class PayoutRegisterEndpoint
         else funds = await session.Query<Fund>().ToListAsync(ct);
 
         var report = PayoutRegister.Build(funds, fromDate, toDate, cutoff);
-        return PaidVsLostEndpoint.WantsCsv(request)
-            ? Results.Text(PayoutRegister.ToCsv(report), PaidVsLost.CsvMediaType + "; charset=utf-8", Encoding.UTF8)
-            : TypedResults.Ok(report);
+        return ReportResults.JsonOrCsv(request, report, PayoutRegister.ToCsv);
     }
 
-    private static LocalDate? Date(Validation check, string field, string? value)
-    {
-        if (value is null) return null;
-        var parsed = LocalDatePattern.Iso.Parse(value.Trim());
-        if (parsed.Success) return parsed.Value;
-        check.Add(field, "must be an ISO date such as 2011-06-30.");
-        return null;
-    }
 }

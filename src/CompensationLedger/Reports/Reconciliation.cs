@@ -81,13 +81,7 @@ public static class ReconciliationEndpoint
     public static async Task<IResult> Get(IQuerySession session, HttpRequest request, IClock clock, CancellationToken ct, string? statementId = null, string? asOf = null)
     {
         var check = new Validation().Text("statementId", statementId, Validation.IdentifierLength);
-        Instant cutoff = clock.GetCurrentInstant();
-        if (asOf is not null)
-        {
-            var parsed = InstantPattern.ExtendedIso.Parse(asOf.Trim());
-            if (parsed.Success) cutoff = parsed.Value;
-            else check.Add("asOf", "must be an ISO 8601 instant in UTC, e.g. 2011-06-30T23:59:59Z.");
-        }
+        var cutoff = check.Instant("asOf", asOf) ?? clock.GetCurrentInstant();
         if (!check.IsValid) return check.ToProblem().ToResult();
 
         var statement = await session.Events.QueryRawEventDataOnly<BankStatementImported>()
@@ -99,8 +93,6 @@ public static class ReconciliationEndpoint
         if (fund is null) return Problems.NotFound("Fund", statement.FundId).ToResult();
 
         var report = Reconciliation.Build(statement, fund, cutoff);
-        return PaidVsLostEndpoint.WantsCsv(request)
-            ? Results.Text(Reconciliation.ToCsv(report), PaidVsLost.CsvMediaType + "; charset=utf-8", Encoding.UTF8)
-            : TypedResults.Ok(report);
+        return ReportResults.JsonOrCsv(request, report, Reconciliation.ToCsv);
     }
 }

@@ -59,21 +59,13 @@ public static class TrialBalanceEndpoint
         var check = new Validation();
         Guid fundGuid = default;
         if (fundId is null || !Guid.TryParse(fundId, out fundGuid)) check.Add("fundId", "is required: a fund id (a UUID).");
-        Instant? cutoff = null;
-        if (asOf is not null)
-        {
-            var parsed = InstantPattern.ExtendedIso.Parse(asOf.Trim());
-            if (parsed.Success) cutoff = parsed.Value;
-            else check.Add("asOf", "must be an ISO 8601 instant in UTC, e.g. 2011-06-30T23:59:59Z.");
-        }
+        var cutoff = check.Instant("asOf", asOf);
         if (!check.IsValid) return check.ToProblem().ToResult();
 
         var fund = await session.LoadAsync<Fund>(fundGuid, ct);
         if (fund is null) return Problems.NotFound("Fund", fundGuid).ToResult();
         var events = (await session.Events.FetchStreamAsync(fundGuid, token: ct)).Select(e => e.Data);
         var report = TrialBalance.Build(fund, events, cutoff);
-        return PaidVsLostEndpoint.WantsCsv(request)
-            ? Results.Text(TrialBalance.ToCsv(report), PaidVsLost.CsvMediaType + "; charset=utf-8", Encoding.UTF8)
-            : TypedResults.Ok(report);
+        return ReportResults.JsonOrCsv(request, report, TrialBalance.ToCsv);
     }
 }
