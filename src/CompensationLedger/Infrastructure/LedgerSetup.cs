@@ -73,6 +73,10 @@ public static class LedgerSetup
                 // Exchange rates finance recorded, one stream per currency pair, looked up by pair and day.
                 options.Projections.Add<ExchangeRateProjection>(ProjectionLifecycle.Inline);
 
+                // The fund reports (statement, trial balance, payout register, reconciliation) answer from tables kept inline
+                // from the fund events, never by replaying the fund stream or reading the fund document (Reports/TOTALS.md).
+                options.Projections.Add(new Reports.FundReportProjection(Schema), ProjectionLifecycle.Inline);
+
                 // Production never creates or alters schema objects: the numbered scripts in migrations/ do (see README).
                 options.AutoCreateSchemaObjects = production ? AutoCreate.None : AutoCreate.CreateOrUpdate;
                 return options;

@@ -30,11 +30,51 @@ public sealed record ReconciliationReport(
 
 public static class Reconciliation
 {
-    public static ReconciliationReport Build(BankStatementImported statement, Fund fund, Instant asOf)
+    /// <summary>
+    /// The statement as imported (its lines and what each matched), from the report tables; the first import when two
+    /// funds imported the same statement. Null when no statement of that id was imported by <paramref name="asOf"/>.
+    /// </summary>
+    public static async Task<BankStatementImported?> StatementAsync(IQuerySession session, string statementId, Instant asOf, CancellationToken ct)
+    {
+        var table = $"{session.DocumentStore.Options.DatabaseSchemaName}.{FundReportProjection.StatementLinesTable}";
+        var sql = $"""
+                   select fund_id, imported_at_ns, line, date, reference, amount, currency, direction, match, payout_id, detail from {table}
+                   where statement_id = @statement and fund_id = (select fund_id from {table} where statement_id = @statement order by imported_at_ns, fund_id limit 1)
+                   order by line
+                   """;
+        var rows = await ReportSql.ReadAsync(session, sql, r => (FundId: r.GetGuid(0), ImportedAt: ReportTime.FromNs(r.GetInt64(1)), Line: new MatchedStatementLine(
+                new StatementLine(r.GetInt32(2), r.GetFieldValue<LocalDate>(3), r.GetString(4), new Money(r.GetDecimal(5), r.GetString(6)), Enum.Parse<StatementDirection>(r.GetString(7))),
+                Enum.Parse<StatementMatch>(r.GetString(8)), r.IsDBNull(9) ? null : r.GetGuid(9), r.GetString(10))),
+            ct, ("statement", statementId));
+        if (rows.Count == 0 || rows[0].ImportedAt > asOf) return null;
+        return new BankStatementImported(rows[0].FundId, statementId, [.. rows.Select(r => r.Line)], "", rows[0].ImportedAt);
+    }
+
+    /// <summary>
+    /// The payouts of the statement's fund in transit as of the instant (issued by then, neither settled nor returned by then),
+    /// issued on or before the statement's last day: read through the index on (fund, closed_at_ns), so only payouts still open
+    /// at the instant are looked at, whatever the number of payouts settled long ago.
+    /// </summary>
+    public static async Task<IReadOnlyList<Payout>> InTransitAsync(IQuerySession session, BankStatementImported statement, Instant asOf, CancellationToken ct)
+    {
+        if (statement.Lines.Count == 0) return [];
+        var lastDay = statement.Lines.Max(l => l.Line.Date);
+        var sql = $"""
+                   select payout_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns
+                   from {session.DocumentStore.Options.DatabaseSchemaName}.{FundReportProjection.PayoutsTable}
+                   where fund_id = @fund and (closed_at_ns is null or closed_at_ns > @asOf) and issued_at_ns <= @asOf and issued_at_ns < @dayAfter
+                   """;
+        return await ReportSql.ReadAsync(session, sql, r => new Payout(r.GetGuid(0), r.GetString(1), r.GetGuid(2), r.GetGuid(3), r.GetString(4), [],
+                new Money(r.GetDecimal(5), r.GetString(6)), PayoutStatus.InTransit, ReportTime.FromNs(r.GetInt64(7)), "", null, null, null, null, null, null),
+            ct, ("fund", statement.FundId), ("asOf", ReportTime.Ns(asOf)), ("dayAfter", ReportTime.Ns(lastDay.PlusDays(1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant())));
+    }
+
+    /// <summary>The reconciliation from the statement and the payouts of its fund (all of them, or only those in transit as of the instant).</summary>
+    public static ReconciliationReport Build(BankStatementImported statement, IEnumerable<Payout> payouts, Instant asOf)
     {
         var seen = statement.Lines.Where(l => l.PayoutId is not null).Select(l => l.PayoutId!.Value).ToHashSet();
         var lastDate = statement.Lines.Count == 0 ? (LocalDate?)null : statement.Lines.Max(l => l.Line.Date);
-        var expected = fund.Payouts.Values
+        var expected = payouts
             .Where(p => p.IssuedAt <= asOf && lastDate is { } last && p.IssuedAt.InUtc().Date <= last)
             .Where(p => (p.SettledAt is null || p.SettledAt > asOf) && (p.ReturnedAt is null || p.ReturnedAt > asOf))
             .Where(p => !seen.Contains(p.Id))
@@ -84,15 +124,12 @@ public static class ReconciliationEndpoint
         var cutoff = check.Instant("asOf", asOf) ?? clock.GetCurrentInstant();
         if (!check.IsValid) return check.ToProblem().ToResult();
 
-        var statement = await session.Events.QueryRawEventDataOnly<BankStatementImported>()
-            .Where(s => s.StatementId == statementId!.Trim()).FirstOrDefaultAsync(ct);
-        if (statement is null || statement.ImportedAt > cutoff)
+        var statement = await Reconciliation.StatementAsync(session, statementId!.Trim(), cutoff, ct);
+        if (statement is null)
             return Problems.Create(StatusCodes.Status404NotFound, "not-found", "Bank statement not found.",
                 asOf is null ? $"No bank statement {statementId} was imported." : $"No bank statement {statementId} was imported by {asOf}.").ToResult();
-        var fund = await session.LoadAsync<Fund>(statement.FundId, ct);
-        if (fund is null) return Problems.NotFound("Fund", statement.FundId).ToResult();
 
-        var report = Reconciliation.Build(statement, fund, cutoff);
+        var report = Reconciliation.Build(statement, await Reconciliation.InTransitAsync(session, statement, cutoff, ct), cutoff);
         return ReportResults.JsonOrCsv(request, report, Reconciliation.ToCsv);
     }
 }

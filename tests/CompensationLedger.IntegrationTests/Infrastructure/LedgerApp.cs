@@ -72,6 +72,8 @@ public sealed class LedgerApp : IAsyncLifetime
         await Store.Advanced.ResetAllData();
         await using var session = Store.LightweightSession();
         session.QueueSqlCommand($"truncate {LedgerSetup.Schema}.{IdempotencyMiddleware.TableName}");
+        // The fund report tables are a projection's own tables, which ResetAllData (documents and events) leaves alone.
+        foreach (var table in CompensationLedger.Reports.FundReportProjection.Tables) session.QueueSqlCommand($"truncate {LedgerSetup.Schema}.{table}");
         await session.SaveChangesAsync();
     }
 

@@ -14,16 +14,26 @@ public sealed class RebuildAllProjectionsTests(LedgerApp app) : IntegrationTest(
         await PutianDemo.SeedAsync(App.Store, App.Clock);
         await FairPlayFundDemo.SeedAsync(App.Store, App.Clock);
         var fund = FairPlayFundDemo.FundId;
+        // A bank statement too, for the reconciliation: one payout of the demo round settled, an unknown line.
+        var register = await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/reports/payout-register?fundId={fund}")).Json();
+        var inTransit = register.GetProperty("payouts").EnumerateArray().First(p => p.GetProperty("status").GetString() == "in-transit");
+        var csv = $"date,reference,amount,currency,direction\n2011-04-11,{inTransit.GetProperty("payoutReference").GetString()},{inTransit.GetProperty("amount").GetProperty("amount").GetDecimal().ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)},USD,debit\n2011-04-11,FEE-APRIL,25.00,USD,debit\n";
+        var statementId = (await (await App.Client("fiona", Roles.Finance).PostJson("/api/bank-statements", new { fundId = fund, csv })).Json()).GetProperty("statementId").GetString();
         var urls = new[]
         {
             $"/api/reports/paid-vs-lost?caseId={PutianDemo.CaseId}&groupBy=platform",
             "/api/reports/paid-vs-lost?groupBy=month",
             $"/api/reports/fund-statement?fundId={fund}&from=2011-01-01&to=2030-12-31",
+            $"/api/reports/fund-statement?fundId={fund}&from=2011-01-01&to=2030-12-31&asOf=2011-04-20T00:00:00Z",
             $"/api/reports/payout-register?fundId={fund}",
+            "/api/reports/payout-register?asOf=2011-04-20T00:00:00Z",
+            $"/api/reports/trial-balance?fundId={fund}",
+            $"/api/reports/trial-balance?fundId={fund}&asOf=2011-04-20T00:00:00Z",
             $"/api/cases/{PutianDemo.CaseId}",
             $"/api/claims?caseId={PutianDemo.CaseId}&pageSize=100",
             $"/api/funds/{fund}/entitlements",
             "/api/exchange-rates",
+            $"/api/reports/reconciliation?statementId={statementId}",
         };
         var auditor = App.Client("audrey", Roles.Auditor);
         async Task<string[]> Answers() => await Task.WhenAll(urls.Select(async url =>
@@ -36,7 +46,7 @@ public sealed class RebuildAllProjectionsTests(LedgerApp app) : IntegrationTest(
 
         // Every registered projection (the names come quoted, for display).
         var names = ((StoreOptions)App.Store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\'')).ToArray();
-        names.ShouldBe(["FraudCase", "Fund", "CompensationLedger.Funds.FundIndexProjection", "Claim", "ClaimTotals", "CompensationLedger.ExchangeRates.ExchangeRateProjection"], ignoreOrder: true);
+        names.ShouldBe(["FraudCase", "Fund", "CompensationLedger.Funds.FundIndexProjection", "Claim", "ClaimTotals", "CompensationLedger.ExchangeRates.ExchangeRateProjection", "CompensationLedger.Reports.FundReportProjection"], ignoreOrder: true);
         using var daemon = await App.Store.BuildProjectionDaemonAsync();
         foreach (var name in names) await daemon.RebuildProjectionAsync(name, TimeSpan.FromMinutes(1), CancellationToken.None);
 
