@@ -62,4 +62,66 @@ public sealed class FundStatementReportTests(LedgerApp app) : IntegrationTest(ap
             .ShouldBe("(total),,USD,3000.00,3000.00");
         await (await auditor.GetAsync($"/api/reports/fund-statement?fundId={Guid.NewGuid()}&from=2011-04-01&to=2011-04-30")).ShouldBeProblem(404);
     }
+
+    [Fact]
+    public async Task as_of_an_instant_the_reports_count_exactly_the_events_at_or_before_it_even_within_one_second()
+    {
+        var fundId = await App.EstablishFund();
+        var poolId = await App.OpenGeneralPool(fundId);
+        await App.Deposit(fundId, poolId, 3_000.00m, "SPONSOR-1");
+        await App.Entitle(fundId, 1, 980.00m);
+        await App.Entitle(fundId, 2, 500.00m);
+        await App.Entitle(fundId, 3, 300.00m);
+        App.Clock.Advance(Duration.FromHours(1)); // 09:00:00
+        var roundId = (await App.PrepareRound(fundId)).GetProperty("id").GetGuid();
+        App.Clock.Advance(Duration.FromMilliseconds(400)); // 09:00:00.4
+        var round = await (await App.Finance(FundApi.Releaser).PostJson($"/api/rounds/{roundId}/release", new { })).Json();
+        var payouts = round.GetProperty("payouts").EnumerateArray().ToDictionary(p => p.GetProperty("claimReference").GetString()!, p => p.GetProperty("id").GetGuid());
+        App.Clock.Advance(Duration.FromMilliseconds(300)); // 09:00:00.7
+        await (await App.Finance().PostJson($"/api/payouts/{payouts["CL-2011-000002"]}/return", new { reason = "account closed" })).ShouldBe(200);
+        App.Clock.Advance(Duration.FromDays(1));
+        await (await App.Finance().PostJson($"/api/payouts/{payouts["CL-2011-000001"]}/settlement", new { bankReference = "BANK-1" })).ShouldBe(200);
+
+        var auditor = App.Client("audrey", Roles.Auditor);
+        async Task<(decimal Deposits, decimal Payouts, decimal Returns, decimal Closing)> Statement(string asOf)
+        {
+            var total = (await (await auditor.GetAsync($"/api/reports/fund-statement?fundId={fundId}&from=2011-04-01&to=2011-04-30&asOf={asOf}")).Json()).GetProperty("total");
+            total.GetProperty("tiesOut").GetBoolean().ShouldBeTrue(asOf);
+            return (total.Amount("deposits"), total.Amount("payouts"), total.Amount("returns"), total.Amount("closing"));
+        }
+        async Task<(decimal PoolCash, decimal Allocated, decimal InTransit, decimal Paid)> Trial(string asOf)
+        {
+            var trial = await (await auditor.GetAsync($"/api/reports/trial-balance?fundId={fundId}&asOf={asOf}")).Json();
+            trial.GetProperty("balances").GetBoolean().ShouldBeTrue(asOf);
+            var lines = trial.GetProperty("lines").EnumerateArray().ToDictionary(l => l.GetProperty("account").GetString()!, l => l.Amount("debit"));
+            return (lines["pool-cash"], lines["claims-allocated"], lines["payouts-in-transit"], lines["compensation-paid"]);
+        }
+        async Task<string[]> Register(string asOf) =>
+            [.. (await (await auditor.GetAsync($"/api/reports/payout-register?fundId={fundId}&asOf={asOf}")).Json()).GetProperty("payouts").EnumerateArray()
+                .OrderBy(p => p.GetProperty("claimReference").GetString(), StringComparer.Ordinal).Select(p => p.GetProperty("status").GetString()!)];
+
+        // Before the round: the deposit only.
+        (await Statement("2011-04-11T08:30:00Z")).ShouldBe((3000m, 0m, 0m, 3000m));
+        (await Trial("2011-04-11T08:30:00Z")).ShouldBe((3000m, 0m, 0m, 0m));
+        (await Register("2011-04-11T08:30:00Z")).ShouldBeEmpty();
+        // Prepared, not released: the money is set aside, still held.
+        (await Statement("2011-04-11T09:00:00.3Z")).ShouldBe((3000m, 0m, 0m, 3000m));
+        (await Trial("2011-04-11T09:00:00.3Z")).ShouldBe((1220m, 1780m, 0m, 0m));
+        // Released, the return not yet (same second): everything in transit.
+        (await Statement("2011-04-11T09:00:00.5Z")).ShouldBe((3000m, 1780m, 0m, 1220m));
+        (await Trial("2011-04-11T09:00:00.5Z")).ShouldBe((1220m, 0m, 1780m, 0m));
+        (await Register("2011-04-11T09:00:00.5Z")).ShouldBe(["in-transit", "in-transit", "in-transit"]);
+        // A nanosecond before the return, and at it (an event at the instant counts).
+        (await Statement("2011-04-11T09:00:00.699999999Z")).ShouldBe((3000m, 1780m, 0m, 1220m));
+        (await Statement("2011-04-11T09:00:00.7Z")).ShouldBe((3000m, 1780m, 500m, 1720m));
+        (await Trial("2011-04-11T09:00:00.7Z")).ShouldBe((1720m, 0m, 1280m, 0m));
+        (await Register("2011-04-11T09:00:00.7Z")).ShouldBe(["in-transit", "returned", "in-transit"]);
+        // Before and after the settlement a day later.
+        (await Trial("2011-04-12T09:00:00.6Z")).ShouldBe((1720m, 0m, 1280m, 0m));
+        (await Trial("2011-04-12T09:00:00.7Z")).ShouldBe((1720m, 0m, 300m, 980m));
+        (await Register("2011-04-12T09:00:00.7Z")).ShouldBe(["settled", "returned", "in-transit"]);
+        // Before the fund existed: no pools, nothing.
+        var empty = await (await auditor.GetAsync($"/api/reports/trial-balance?fundId={fundId}&asOf=2011-01-01T00:00:00Z")).Json();
+        empty.GetProperty("lines").GetArrayLength().ShouldBe(0);
+    }
 }

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using CompensationLedger.Cases;
+using CompensationLedger.Demo;
+using CompensationLedger.Funds;
+using CompensationLedger.Infrastructure;
+using CompensationLedger.IntegrationTests.Infrastructure;
+using CompensationLedger.Reports;
+using Marten;
+using TrialBalance = CompensationLedger.Reports.TrialBalance;
+using NodaTime;
+
+namespace CompensationLedger.IntegrationTests.Reports;
+
+/// <summary>
+/// The fund reports answer from the report tables; their definitions replay the fund's events. Both must give the same
+/// report for every instant: at each event's business time, a nanosecond before and after it (events in the same second,
+/// the same millisecond, the same nanosecond), with an event whose business time is earlier than events already posted
+/// (a clock set back), and for periods that start or end between events.
+/// </summary>
+public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
+{
+    private static readonly Guid FundId = Guid.Parse("0195a2c0-2011-7000-8000-00000000fee1");
+    private static readonly Guid General = Guid.Parse("0195a2c0-2011-7000-8000-00000000fee2");
+    private static readonly Guid Perpetrator = Guid.Parse("0195a2c0-2011-7000-8000-00000000fee3");
+    private static readonly JsonSerializerOptions Json = Options();
+
+    [Fact]
+    public async Task the_report_tables_answer_what_a_replay_of_the_events_answers_at_every_instant()
+    {
+        await PutianDemo.SeedAsync(App.Store, App.Clock);
+        FraudCase fraudCase;
+        await using (var query = App.Store.QuerySession()) fraudCase = (await query.LoadAsync<FraudCase>(PutianDemo.CaseId))!;
+        var supplier = fraudCase.SupplierAccounts[0];
+        var t0 = LedgerApp.Start;
+        var ns = Duration.FromNanoseconds(1);
+
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.Events.StartStream<Fund>(FundId, EstablishFundEndpoint.Decide(FundId, new EstablishFund("Test Fund", "Sponsor", "USD", PutianDemo.Platforms,
+                new PolicyTerms(new LocalDate(2011, 2, 21), 0.70m, Money.Of(1_000m, "USD"), Money.Of(0m, "USD"), 90, 30, 60, GeneralPoolBacksPerpetratorPools: true)), "fiona", t0));
+            await session.SaveChangesAsync();
+        }
+        await Decide(t0, (f, now) => OpenPoolEndpoint.Decide(f, General, new OpenPool(PoolKind.General, "General pool"), null, "fiona", now));
+        await Decide(t0, (f, now) => DepositToPoolEndpoint.Decide(f, General, new DepositToPool(Money.Of(3_000m, "USD"), "SPONSOR-1", new LocalDate(2011, 4, 1)), "fiona", now));
+        await Decide(t0, (f, now) => OpenPoolEndpoint.Decide(f, Perpetrator, new OpenPool(PoolKind.Perpetrator, "Forfeited fees", fraudCase.Id, supplier.Platform, supplier.AccountId),
+            fraudCase, "fiona", now));
+        await Decide(t0, (f, now) => DepositToPoolEndpoint.Decide(f, Perpetrator, new DepositToPool(Money.Of(500m, "USD"), "FORFEIT-1", new LocalDate(2011, 4, 1)), "fiona", now));
+        var claims = new (decimal Amount, bool AgainstPerpetrator)[] { (980m, true), (700m, true), (500.50m, false), (300m, false) };
+        for (var i = 0; i < claims.Length; i++)
+        {
+            var (amount, against) = claims[i];
+            var reference = $"CL-2011-{i + 1:D6}";
+            await Decide(t0, (f, now) => RecordEntitlementHandler.Decide(f, new RecordEntitlement(FundId, Guid.CreateVersion7(), reference, fraudCase.Id, supplier.Platform,
+                against ? supplier.AccountId : "someone-else", "GB", Money.Of(amount, "USD"), "claims.approver"), now));
+        }
+
+        // A round prepared and cancelled in the same nanosecond, another prepared a millisecond later and released a nanosecond after that.
+        await Decide(t0 + ns, (f, now) => PrepareRoundEndpoint.Decide(f, Guid.CreateVersion7(), "fiona", now));
+        await Decide(t0 + ns, (f, now) => CancelRoundEndpoint.Decide(f, f.Rounds.Values.Single().Id, new CancelRound("wrong pools"), "frank", now));
+        await Decide(t0 + Duration.FromMilliseconds(2), (f, now) => PrepareRoundEndpoint.Decide(f, Guid.CreateVersion7(), "fiona", now));
+        await Decide(t0 + Duration.FromMilliseconds(2) + ns, (f, now) =>
+            ReleaseRoundEndpoint.Decide(f, f.Rounds.Values.Single(r => r.Status == RoundStatus.Prepared).Id, Guid.CreateVersion7, "frank", now));
+        Payout PayoutOf(Fund f, string claim) => f.Payouts.Values.Where(p => p.ClaimReference == claim).OrderBy(p => p.IssuedAt).Last();
+
+        // Settled and returned in the same second, half a second apart; the returned one reissued the next day.
+        await Decide(t0 + Duration.FromSeconds(1), (f, now) => SettlePayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000001").Id, new RecordPayoutSettlement("BANK-1"), "frank", now));
+        await Decide(t0 + Duration.FromMilliseconds(1_500), (f, now) =>
+            ReturnPayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id, new RecordPayoutReturn("account closed"), "frank", now));
+        await Decide(t0 + Duration.FromDays(1), (f, now) => ReissuePayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id, Guid.CreateVersion7(),
+            new ReissuePayout(new BankDetails("Buyer Two", "GB29NWBK60161331926819")), "fiona", now));
+
+        // The bank statement settles the reissued payout, shows the third with another amount and a fee nobody booked.
+        string statementId = "";
+        await Decide(t0 + Duration.FromDays(1) + Duration.FromMilliseconds(500), (f, now) =>
+        {
+            var lines = new List<StatementLine>
+            {
+                new(2, new LocalDate(2011, 4, 12), PayoutOf(f, "CL-2011-000002").Reference, PayoutOf(f, "CL-2011-000002").Amount, StatementDirection.Debit),
+                new(3, new LocalDate(2011, 4, 12), PayoutOf(f, "CL-2011-000003").Reference, Money.Of(450m, "USD"), StatementDirection.Debit),
+                new(4, new LocalDate(2011, 4, 12), "FEE-APRIL", Money.Of(25m, "USD"), StatementDirection.Debit),
+            };
+            statementId = ImportBankStatementEndpoint.StatementId(lines);
+            return ImportBankStatementEndpoint.Decide(f, lines, "fiona", now);
+        });
+
+        // A deposit recorded with a clock set an hour back (earlier than everything but the fund), then one two days on.
+        await Decide(t0 - Duration.FromHours(1), (f, now) => DepositToPoolEndpoint.Decide(f, General, new DepositToPool(Money.Of(100m, "USD"), "LATE-1", new LocalDate(2011, 4, 11)), "fiona", now));
+        await Decide(t0 + Duration.FromDays(2), (f, now) => DepositToPoolEndpoint.Decide(f, Perpetrator, new DepositToPool(Money.Of(200m, "USD"), "FORFEIT-2", new LocalDate(2011, 4, 13)), "fiona", now));
+
+        await using var reader = App.Store.QuerySession();
+        var events = (await reader.Events.FetchStreamAsync(FundId)).Select(e => e.Data).ToList();
+        var fund = Fund.Replay(events);
+        var statement = events.OfType<BankStatementImported>().Single();
+        var instants = events.Select(Fund.OccurredAt).Distinct().SelectMany(t => new[] { t - ns, t, t + ns }).Distinct().OrderBy(t => t)
+            .Select(t => (Instant?)t).Append(null).ToList();
+        LocalDate[][] periods = [[new(2011, 4, 1), new(2011, 4, 30)], [new(2011, 4, 11), new(2011, 4, 11)], [new(2011, 4, 12), new(2011, 4, 12)], [new(2011, 4, 12), new(2011, 4, 30)]];
+        var checkedReports = 0;
+        foreach (var asOf in instants)
+        {
+            var because = $"as of {asOf?.ToString() ?? "now"}";
+            Same(await TrialBalance.LoadAsync(reader, FundId, asOf, CancellationToken.None), TrialBalance.FromEvents(fund, events, asOf), because);
+            foreach (var period in periods)
+                Same(await FundStatement.LoadAsync(reader, FundId, period[0], period[1], asOf, CancellationToken.None),
+                    FundStatement.FromEvents(fund, events, period[0], period[1], asOf), $"{because}, {period[0]}..{period[1]}");
+            Same(await PayoutRegister.LoadAsync(reader, FundId, null, null, asOf, CancellationToken.None), PayoutRegister.FromFunds([fund], null, null, asOf), because);
+            Same(await PayoutRegister.LoadAsync(reader, null, new LocalDate(2011, 4, 12), new LocalDate(2011, 4, 12), asOf, CancellationToken.None),
+                PayoutRegister.FromFunds([fund], new LocalDate(2011, 4, 12), new LocalDate(2011, 4, 12), asOf), because);
+            var at = asOf ?? Instant.MaxValue;
+            var imported = await Reconciliation.StatementAsync(reader, statementId, at, CancellationToken.None);
+            (imported is null).ShouldBe(statement.ImportedAt > at, because);
+            if (imported is not null)
+                Same(Reconciliation.Build(imported, await Reconciliation.InTransitAsync(reader, imported, at, CancellationToken.None), at),
+                    Reconciliation.Build(statement, fund.Payouts.Values, at), because);
+            checkedReports++;
+        }
+        checkedReports.ShouldBeGreaterThan(20);
+
+        // And what the figures are, now: the late deposit counts, the returned payout is back in its pool and out again reissued.
+        var now = (await TrialBalance.LoadAsync(reader, FundId, null, CancellationToken.None))!;
+        now.Balances.ShouldBeTrue();
+        now.TotalDebits.ShouldBe(Money.Of(3_800m, "USD"));
+    }
+
+    private async Task Decide(Instant at, Func<Fund, Instant, Decision> decide)
+    {
+        await using var session = App.Store.LightweightSession();
+        var stream = await session.Events.FetchForWriting<Fund>(FundId);
+        var decision = decide(stream.Aggregate!, at);
+        if (decision.Refusal is { } refusal) throw new InvalidOperationException($"{refusal.Code}: {refusal.Detail}");
+        stream.AppendMany(decision.Events);
+        await session.SaveChangesAsync();
+    }
+
+    private static void Same<T>(T? fromTables, T fromEvents, string because) =>
+        JsonSerializer.Serialize(fromTables, Json).ShouldBe(JsonSerializer.Serialize(fromEvents, Json), because);
+
+    private static JsonSerializerOptions Options()
+    {
+        var options = new JsonSerializerOptions();
+        LedgerSetup.ConfigureApiJson(options);
+        return options;
+    }
+}
