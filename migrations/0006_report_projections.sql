@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS ledger.report_postings (
     credit            decimal                     NOT NULL,
     debit_total       decimal                     NOT NULL,
     credit_total      decimal                     NOT NULL,
-CONSTRAINT pkey_report_postings_fund_id_pool_id_account_occurred_at_ns_version PRIMARY KEY (fund_id, pool_id, account, occurred_at_ns, version)
+CONSTRAINT pkey_report_postings PRIMARY KEY (fund_id, pool_id, account, occurred_at_ns, version)
 );
 CREATE TABLE IF NOT EXISTS ledger.report_payouts (
     payout_id          uuid       NOT NULL,

@@ -39,8 +39,12 @@ public sealed partial class FundReportProjection : EventProjection
 
     private readonly string _schema;
 
+    /// <summary>The name to rebuild it by: <c>projections rebuild -p FundReports</c>.</summary>
+    public const string ProjectionName = "FundReports";
+
     public FundReportProjection(string schema)
     {
+        Name = ProjectionName;
         _schema = schema;
         foreach (var table in Schema(schema))
         {
@@ -80,6 +84,8 @@ public sealed partial class FundReportProjection : EventProjection
         postings.AddColumn<decimal>("credit").NotNull();
         postings.AddColumn<decimal>("debit_total").NotNull();
         postings.AddColumn<decimal>("credit_total").NotNull();
+        // The generated name (pkey_ + every column) is longer than PostgreSQL's 63 characters and would be truncated.
+        postings.PrimaryKeyName = $"pkey_{PostingsTable}";
 
         var payouts = New(PayoutsTable);
         payouts.AddColumn<Guid>("payout_id").AsPrimaryKey();
