@@ -128,10 +128,10 @@ public sealed partial class FundReportProjection : EventProjection
     private string T(string table) => $"{_schema}.{table}";
 
     public void Project(IEvent<FundEstablished> e, IDocumentOperations ops) =>
-        ops.QueueSqlCommand($"insert into {T(FundsTable)} (fund_id, name, currency) values (?, ?, ?)", e.Data.FundId, e.Data.Name, e.Data.Currency);
+        ops.QueueSqlCommand($"insert into {T(FundsTable)} (fund_id, name, currency) values (?, ?, ?) on conflict do nothing", e.Data.FundId, e.Data.Name, e.Data.Currency);
 
     public void Project(IEvent<PoolOpened> e, IDocumentOperations ops) =>
-        ops.QueueSqlCommand($"insert into {T(PoolsTable)} (fund_id, pool_id, name, version, opened_at_ns) values (?, ?, ?, ?, ?)",
+        ops.QueueSqlCommand($"insert into {T(PoolsTable)} (fund_id, pool_id, name, version, opened_at_ns) values (?, ?, ?, ?, ?) on conflict do nothing",
             e.Data.FundId, e.Data.PoolId, e.Data.Name, e.Version, ReportTime.Ns(e.Data.OpenedAt));
 
     public void Project(IEvent<PoolDeposited> e, IDocumentOperations ops) => Post(e, ops);
@@ -145,7 +145,7 @@ public sealed partial class FundReportProjection : EventProjection
         Post(e, ops);
         foreach (var p in e.Data.Payouts)
             ops.QueueSqlCommand(
-                $"insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                $"insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns) values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
                 p.PayoutId, e.Data.FundId, p.Reference, e.Data.RoundId, p.ClaimId, p.ClaimReference, p.Amount.Amount, p.Amount.Currency, ReportTime.Ns(e.Data.ReleasedAt));
     }
 
@@ -172,6 +172,7 @@ public sealed partial class FundReportProjection : EventProjection
             $"""
              insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns, reissue_of)
              select ?, ?, ?, original.round_id, ?, ?, ?, ?, ?, original.payout_id from {T(PayoutsTable)} original where original.payout_id = ?
+             on conflict do nothing
              """,
             r.PayoutId, r.FundId, r.Reference, r.ClaimId, r.ClaimReference, r.Amount.Amount, r.Amount.Currency, ReportTime.Ns(r.ReissuedAt), r.OriginalPayoutId);
     }
@@ -184,11 +185,11 @@ public sealed partial class FundReportProjection : EventProjection
         {
             const string columns = "fund_id, statement_id, line, imported_at_ns, date, reference, amount, currency, direction, match, detail";
             if (l.PayoutId is { } payoutId)
-                ops.QueueSqlCommand($"insert into {T(StatementLinesTable)} ({columns}, payout_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ops.QueueSqlCommand($"insert into {T(StatementLinesTable)} ({columns}, payout_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
                     s.FundId, s.StatementId, l.Line.Line, at, l.Line.Date, l.Line.Reference, l.Line.Amount.Amount, l.Line.Amount.Currency,
                     l.Line.Direction.ToString(), l.Match.ToString(), l.Detail, payoutId);
             else
-                ops.QueueSqlCommand($"insert into {T(StatementLinesTable)} ({columns}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ops.QueueSqlCommand($"insert into {T(StatementLinesTable)} ({columns}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
                     s.FundId, s.StatementId, l.Line.Line, at, l.Line.Date, l.Line.Reference, l.Line.Amount.Amount, l.Line.Amount.Currency,
                     l.Line.Direction.ToString(), l.Match.ToString(), l.Detail);
         }
@@ -197,9 +198,12 @@ public sealed partial class FundReportProjection : EventProjection
     /// <summary>
     /// Writes what the event posts (<see cref="Books.PostingsFor"/>, the books' own function, so these rows never disagree
     /// with the books), one row per pool and account, with the account's running totals in business-time order: the
-    /// totals of the row before it plus its own. Business time normally only grows along the stream, so the second
-    /// statement updates nothing; if an event ever carries an earlier time than events already posted (a clock set
+    /// totals of the row before it plus its own. Business time normally only grows along the stream, so the update
+    /// finds no later rows; if an event ever carries an earlier time than events already posted (a clock set
     /// back), the rows after it in business time take its amounts too, and every as-of answer stays right.
+    /// An event already posted (its row exists) posts nothing again: every write of this projection is idempotent, so an
+    /// event applied twice (live, and by a rebuild running meanwhile) counts once, and rows written before earlier ones
+    /// still end with the right totals.
     /// </summary>
     private void Post<TEvent>(IEvent<TEvent> e, IDocumentOperations ops) where TEvent : notnull
     {
@@ -213,20 +217,20 @@ public sealed partial class FundReportProjection : EventProjection
             var currency = posting.First().Debit.Currency;
             ops.QueueSqlCommand(
                 $"""
-                 insert into {T(PostingsTable)} (fund_id, pool_id, account, occurred_at_ns, version, occurred_at, event_id, event_type, currency, debit, credit, debit_total, credit_total)
-                 select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(before.debit_total, 0) + ?, coalesce(before.credit_total, 0) + ?
-                 from (select 1) as one left join lateral (
-                     select p.debit_total, p.credit_total from {T(PostingsTable)} p
-                     where p.fund_id = ? and p.pool_id = ? and p.account = ? and (p.occurred_at_ns, p.version) < (?, ?)
-                     order by p.occurred_at_ns desc, p.version desc limit 1) as before on true
+                 with posted as (
+                     insert into {T(PostingsTable)} (fund_id, pool_id, account, occurred_at_ns, version, occurred_at, event_id, event_type, currency, debit, credit, debit_total, credit_total)
+                     select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(before.debit_total, 0) + ?, coalesce(before.credit_total, 0) + ?
+                     from (select 1) as one left join lateral (
+                         select p.debit_total, p.credit_total from {T(PostingsTable)} p
+                         where p.fund_id = ? and p.pool_id = ? and p.account = ? and (p.occurred_at_ns, p.version) < (?, ?)
+                         order by p.occurred_at_ns desc, p.version desc limit 1) as before on true
+                     on conflict do nothing
+                     returning 1)
+                 update {T(PostingsTable)} set debit_total = debit_total + ?, credit_total = credit_total + ?
+                 where exists (select 1 from posted) and fund_id = ? and pool_id = ? and account = ? and (occurred_at_ns, version) > (?, ?)
                  """,
                 fundId, posting.Key.PoolId, posting.Key.Account, ns, e.Version, at, e.Id, e.EventTypeName, currency, debit, credit, debit, credit,
-                fundId, posting.Key.PoolId, posting.Key.Account, ns, e.Version);
-            ops.QueueSqlCommand(
-                $"""
-                 update {T(PostingsTable)} set debit_total = debit_total + ?, credit_total = credit_total + ?
-                 where fund_id = ? and pool_id = ? and account = ? and (occurred_at_ns, version) > (?, ?)
-                 """,
+                fundId, posting.Key.PoolId, posting.Key.Account, ns, e.Version,
                 debit, credit, fundId, posting.Key.PoolId, posting.Key.Account, ns, e.Version);
         }
     }
