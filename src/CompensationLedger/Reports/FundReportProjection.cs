@@ -277,7 +277,15 @@ public static class ReportSql
     }
 
     /// <summary>One account of one pool: its running debit and credit totals at two bounds (exclusive), in pool order.</summary>
-    public sealed record AccountTotals(Guid PoolId, string Pool, string Account, decimal DebitsBefore, decimal CreditsBefore, decimal Debits, decimal Credits);
+    public sealed record AccountTotals(Guid PoolId, string Pool, string Account, decimal DebitsBefore, decimal CreditsBefore, decimal Debits, decimal Credits)
+    {
+        public decimal Debit(bool atEnd) => atEnd ? Debits : DebitsBefore;
+
+        public decimal Credit(bool atEnd) => atEnd ? Credits : CreditsBefore;
+
+        /// <summary>Debit minus credit.</summary>
+        public decimal Balance(bool atEnd) => Debit(atEnd) - Credit(atEnd);
+    }
 
     /// <summary>
     /// Every pool opened before <paramref name="end"/> with every account's totals of the postings before <paramref name="start"/>

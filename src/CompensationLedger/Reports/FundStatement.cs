@@ -39,18 +39,16 @@ public static class FundStatement
         Money Money(decimal amount) => new(Fund.Normalised(amount), fund.Currency);
         var lines = accounts.GroupBy(a => (a.PoolId, a.Pool)).Select(pool =>
             {
-                var byAccount = pool.ToDictionary(a => a.Account);
-                decimal Before(string account, Func<ReportSql.AccountTotals, decimal> figure) => figure(byAccount[account]);
-                decimal HeldBefore(Func<ReportSql.AccountTotals, decimal> debit, Func<ReportSql.AccountTotals, decimal> credit) =>
-                    debit(byAccount[Books.PoolCash]) - credit(byAccount[Books.PoolCash]) + debit(byAccount[Books.ClaimsAllocated]) - credit(byAccount[Books.ClaimsAllocated]);
-                decimal During(string account, Func<ReportSql.AccountTotals, decimal> atEnd, Func<ReportSql.AccountTotals, decimal> atStart) =>
-                    Before(account, atEnd) - Before(account, atStart);
+                var account = pool.ToDictionary(a => a.Account);
+                decimal Held(bool atEnd) => account[Books.PoolCash].Balance(atEnd) + account[Books.ClaimsAllocated].Balance(atEnd);
+                decimal Debited(string name) => account[name].Debit(atEnd: true) - account[name].Debit(atEnd: false);
+                decimal Credited(string name) => account[name].Credit(atEnd: true) - account[name].Credit(atEnd: false);
                 return new FundStatementLine(pool.Key.PoolId, pool.Key.Pool,
-                    Money(HeldBefore(a => a.DebitsBefore, a => a.CreditsBefore)),
-                    Money(During(Books.Contributions, a => a.Credits, a => a.CreditsBefore)),
-                    Money(During(Books.PayoutsInTransit, a => a.Debits, a => a.DebitsBefore)),
-                    Money(During(Books.PayoutsInTransit, a => a.Credits, a => a.CreditsBefore) - During(Books.CompensationPaid, a => a.Debits, a => a.DebitsBefore)),
-                    Money(HeldBefore(a => a.Debits, a => a.Credits)));
+                    Money(Held(atEnd: false)),
+                    Money(Credited(Books.Contributions)),
+                    Money(Debited(Books.PayoutsInTransit)),
+                    Money(Credited(Books.PayoutsInTransit) - Debited(Books.CompensationPaid)),
+                    Money(Held(atEnd: true)));
             })
             .ToList();
         return new FundStatementReport(fundId, fund.Name, from, to, asOf, lines, Total(lines, Money));
