@@ -115,7 +115,8 @@ public sealed record ClaimFiled(
     IReadOnlyList<EvidenceDocument> Evidence,
     PolicyTerms Policy,
     string FiledBy,
-    Instant FiledAt) : IClaimEvent
+    Instant FiledAt,
+    string? BuyerKey = null) : IClaimEvent
 {
     string IClaimEvent.Actor => FiledBy;
 
@@ -316,12 +317,13 @@ public sealed record Claim(
     bool Appealed,
     Instant? DecidedAt,
     Instant LastChangedAt,
-    bool BuyerDataErased = false)
+    bool BuyerDataErased = false,
+    string? BuyerKey = null)
 {
     public static Claim Create(ClaimFiled e) =>
         new(e.ClaimId, 1, e.CaseId, e.Reference, ClaimStatus.Filed, e.BuyerCountry, e.Platform, e.SupplierAccount, e.OrderReference,
             e.OrderDate, e.PaymentDate, e.AmountPaid, e.PaymentReference, e.BeneficiaryAccount, e.GoodsDescription, e.Evidence, e.Policy,
-            e.FiledBy, e.FiledAt, null, [], 0, null, null, null, null, null, false, null, e.FiledAt);
+            e.FiledBy, e.FiledAt, null, [], 0, null, null, null, null, null, false, null, e.FiledAt, BuyerKey: e.BuyerKey);
 
     public Claim Apply(ClaimVerified e) => this with
     {

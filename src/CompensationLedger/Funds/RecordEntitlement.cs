@@ -12,7 +12,8 @@ namespace CompensationLedger.Funds;
 /// currency) by fund <see cref="FundId"/>. The claims feature sends this (a cascading message from
 /// its ClaimApproved handler, or <c>IMessageBus.InvokeAsync</c>) once per approval; sending it again
 /// with the same amount changes nothing, and a later decision (an appeal) may raise or lower the
-/// amount, never below what is already committed to the claim. No HTTP endpoint exposes it: only an
+/// amount, never below what is already committed to the claim. <see cref="BuyerKey"/> is the buyer's pseudonymous key
+/// (a hash, <see cref="Claims.ClaimFingerprints.BuyerKey"/>): a round pays all of one buyer's claims in one payout. No HTTP endpoint exposes it: only an
 /// approval may create what the fund owes. Tests and the demo send it through the message bus.
 /// </summary>
 public sealed record RecordEntitlement(
@@ -24,7 +25,8 @@ public sealed record RecordEntitlement(
     string SupplierAccountId,
     string BuyerCountry,
     Money Amount,
-    string RecordedBy);
+    string RecordedBy,
+    string? BuyerKey = null);
 
 /// <summary>The fund would not record an entitlement (unknown fund, wrong currency, below what is committed).</summary>
 public sealed class EntitlementRefusedException(Refusal refusal) : InvalidOperationException($"{refusal.Code}: {refusal.Detail}")
@@ -44,14 +46,14 @@ public static class RecordEntitlementHandler
             return Decision.Refuse("entitlement-incomplete", "An entitlement names the claim reference, platform and supplier account.");
         if (fund.Entitlements.TryGetValue(command.ClaimId, out var existing))
         {
-            if (existing.Amount == command.Amount.Amount) return Decision.Accept();
+            if (existing.Amount == command.Amount.Amount && (existing.BuyerKey is not null || command.BuyerKey is null)) return Decision.Accept();
             if (command.Amount.Amount < existing.Committed)
                 return Decision.Refuse("entitlement-below-committed",
                     $"Claim {existing.ClaimReference} already has {fund.Money(existing.Committed)} allocated or paid; its entitlement cannot fall below that.");
         }
         return Decision.Accept(new EntitlementRecorded(fund.Id, command.ClaimId, command.ClaimReference.Trim(), command.CaseId, command.Platform.Trim(),
             AccountNumbers.NormaliseSupplierAccount(command.SupplierAccountId), command.BuyerCountry.Trim().ToUpperInvariant(), command.Amount,
-            command.RecordedBy, now));
+            command.RecordedBy, now, string.IsNullOrWhiteSpace(command.BuyerKey) ? null : command.BuyerKey));
     }
 
     /// <summary>

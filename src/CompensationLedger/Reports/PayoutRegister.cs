@@ -12,6 +12,8 @@ using Wolverine.Http;
 namespace CompensationLedger.Reports;
 
 /// <summary>One payout as the register lists it, with its status as of the report's instant.</summary>
+/// <param name="ClaimReference">The claims the payout pays (one payout per buyer), references separated by a space.</param>
+/// <param name="ClaimId">The claim when the payout pays exactly one.</param>
 public sealed record PayoutRegisterLine(
     string PayoutReference,
     Guid PayoutId,
@@ -19,7 +21,7 @@ public sealed record PayoutRegisterLine(
     string Fund,
     Guid RoundId,
     string ClaimReference,
-    Guid ClaimId,
+    Guid? ClaimId,
     Money Amount,
     PayoutStatus Status,
     Instant IssuedAt,
@@ -72,7 +74,8 @@ public static class PayoutRegister
         var settled = p.SettledAt is { } s && (asOf is null || s <= asOf) ? p.SettledAt : null;
         var returned = p.ReturnedAt is { } r && (asOf is null || r <= asOf) ? p.ReturnedAt : null;
         var status = returned is not null ? PayoutStatus.Returned : settled is not null ? PayoutStatus.Settled : PayoutStatus.InTransit;
-        return new PayoutRegisterLine(p.Reference, p.Id, fund.Id, fund.Name, p.RoundId, p.ClaimReference, p.ClaimId, p.Amount, status,
+        var claims = p.PerClaim.Select(l => l.ClaimId).Distinct().ToList();
+        return new PayoutRegisterLine(p.Reference, p.Id, fund.Id, fund.Name, p.RoundId, string.Join(' ', p.ClaimReferences), claims.Count == 1 ? claims[0] : null, p.Amount, status,
             p.IssuedAt, settled, returned, returned is null ? null : p.ReturnReason, p.ReissueOf);
     }
 

@@ -39,7 +39,7 @@ public static class Reconciliation
             .Where(p => (p.SettledAt is null || p.SettledAt > asOf) && (p.ReturnedAt is null || p.ReturnedAt > asOf))
             .Where(p => !seen.Contains(p.Id))
             .OrderBy(p => p.Reference, StringComparer.Ordinal)
-            .Select(p => new ExpectedPayout(p.Reference, p.Id, p.ClaimReference, p.Amount, p.IssuedAt))
+            .Select(p => new ExpectedPayout(p.Reference, p.Id, string.Join(' ', p.ClaimReferences), p.Amount, p.IssuedAt))
             .ToArray();
         return new ReconciliationReport(statement.StatementId, statement.FundId, statement.ImportedAt, asOf,
             [.. statement.Lines.Where(l => l.Match is StatementMatch.PayoutSettled or StatementMatch.PayoutReturned or StatementMatch.Deposit or StatementMatch.AlreadyRecorded)],
