@@ -82,7 +82,8 @@ public sealed record EvidenceDocument(string Name, string Sha256);
 public sealed record CheckRecord(ClaimCheck Check, CheckOutcome Outcome, string Evidence);
 
 /// <summary>The exchange rate an entitlement was computed with: 1 <see cref="Currency"/> = <see cref="Rate"/> <see cref="FundCurrency"/>.</summary>
-public sealed record AppliedRate(string Currency, string FundCurrency, LocalDate Date, decimal Rate);
+/// <param name="FundId">Whose rate it was: the fund's own (recorded for it), or null for a rate recorded for every fund.</param>
+public sealed record AppliedRate(string Currency, string FundCurrency, LocalDate Date, decimal Rate, Guid? FundId = null);
 
 /// <summary>An entitlement and how it was computed, so it can be explained and recomputed.</summary>
 /// <param name="LossInFundCurrency">The loss converted at <see cref="Rate"/>, unrounded (rounding happens once, on the entitlement).</param>
