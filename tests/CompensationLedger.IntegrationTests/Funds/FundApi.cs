@@ -64,8 +64,9 @@ public static class FundApi
         string? buyer = null)
     {
         var claimId = Guid.CreateVersion7();
-        await app.Host.Services.GetRequiredService<IMessageBus>().InvokeAsync(new RecordEntitlement(fundId, claimId, $"CL-2011-{n:D6}",
-            caseId ?? Guid.Empty, "Alibaba.com", supplier, "GB", Money.Of(amount, currency), "claims.approver", buyer));
+        // A batch of one, handled now (RecordEntitlement is handled in batches; see RecordEntitlementHandler).
+        await app.Host.Services.GetRequiredService<IMessageBus>().InvokeAsync(new[] { new RecordEntitlement(fundId, claimId, $"CL-2011-{n:D6}",
+            caseId ?? Guid.Empty, "Alibaba.com", supplier, "GB", Money.Of(amount, currency), "claims.approver", buyer) });
         return claimId;
     }
 
