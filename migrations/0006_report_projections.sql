@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS ledger.report_payouts (
     fund_id            uuid       NOT NULL,
     reference          varchar    NOT NULL,
     round_id           uuid       NOT NULL,
-    claim_id           uuid       NOT NULL,
+    claim_id           uuid       NULL,
     claim_reference    varchar    NOT NULL,
     amount             decimal    NOT NULL,
     currency           varchar    NOT NULL,

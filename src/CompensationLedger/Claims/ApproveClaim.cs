@@ -35,11 +35,16 @@ public static class ApproveClaimEndpoint
 
     public static string? Note(string? note) => string.IsNullOrWhiteSpace(note) ? null : note.Trim();
 
-    /// <summary>The rate the entitlement needs: the loss's currency against the fund's, on the payment date (null when none is needed or none is recorded).</summary>
+    /// <summary>
+    /// The rate the entitlement needs: the loss's currency against the fund's, on the payment date, from the records of the
+    /// fund that covers the claim's case (its own rate, else the rate for every fund: <see cref="ExchangeRate.For"/>); null when
+    /// none is needed or none is recorded.
+    /// </summary>
     public static async Task<ExchangeRate?> RateFor(Claim claim, IQuerySession session, CancellationToken ct) =>
         claim.AmountPaid.Currency == claim.Policy.FundCurrency
             ? null
-            : await session.LoadAsync<ExchangeRate>(ExchangeRate.IdFor(claim.AmountPaid.Currency, claim.Policy.FundCurrency, claim.PaymentDate), ct);
+            : await ExchangeRate.For(session, claim.AmountPaid.Currency, claim.Policy.FundCurrency, claim.PaymentDate,
+                (await Funds.CoverCaseEndpoint.FundOf(session, claim.CaseId, ct))?.Id, ct);
 
     [WolverinePost("/api/claims/{claimId}/approval", Name = "ApproveClaim")]
     [Authorize(Roles = Roles.ClaimsApprover)]

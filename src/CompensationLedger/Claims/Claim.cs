@@ -82,7 +82,8 @@ public sealed record EvidenceDocument(string Name, string Sha256);
 public sealed record CheckRecord(ClaimCheck Check, CheckOutcome Outcome, string Evidence);
 
 /// <summary>The exchange rate an entitlement was computed with: 1 <see cref="Currency"/> = <see cref="Rate"/> <see cref="FundCurrency"/>.</summary>
-public sealed record AppliedRate(string Currency, string FundCurrency, LocalDate Date, decimal Rate);
+/// <param name="FundId">Whose rate it was: the fund's own (recorded for it), or null for a rate recorded for every fund.</param>
+public sealed record AppliedRate(string Currency, string FundCurrency, LocalDate Date, decimal Rate, Guid? FundId = null);
 
 /// <summary>An entitlement and how it was computed, so it can be explained and recomputed.</summary>
 /// <param name="LossInFundCurrency">The loss converted at <see cref="Rate"/>, unrounded (rounding happens once, on the entitlement).</param>
@@ -115,7 +116,8 @@ public sealed record ClaimFiled(
     IReadOnlyList<EvidenceDocument> Evidence,
     PolicyTerms Policy,
     string FiledBy,
-    Instant FiledAt) : IClaimEvent
+    Instant FiledAt,
+    string? BuyerKey = null) : IClaimEvent
 {
     string IClaimEvent.Actor => FiledBy;
 
@@ -316,12 +318,13 @@ public sealed record Claim(
     bool Appealed,
     Instant? DecidedAt,
     Instant LastChangedAt,
-    bool BuyerDataErased = false)
+    bool BuyerDataErased = false,
+    string? BuyerKey = null)
 {
     public static Claim Create(ClaimFiled e) =>
         new(e.ClaimId, 1, e.CaseId, e.Reference, ClaimStatus.Filed, e.BuyerCountry, e.Platform, e.SupplierAccount, e.OrderReference,
             e.OrderDate, e.PaymentDate, e.AmountPaid, e.PaymentReference, e.BeneficiaryAccount, e.GoodsDescription, e.Evidence, e.Policy,
-            e.FiledBy, e.FiledAt, null, [], 0, null, null, null, null, null, false, null, e.FiledAt);
+            e.FiledBy, e.FiledAt, null, [], 0, null, null, null, null, null, false, null, e.FiledAt, BuyerKey: e.BuyerKey);
 
     public Claim Apply(ClaimVerified e) => this with
     {

@@ -33,6 +33,17 @@ public static class ClaimFingerprints
             paymentDate.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture))), BuyerSupplierAmountDate),
     ];
 
+    /// <summary>
+    /// The buyer's pseudonymous key: a hash of their normalised identity (name as letters and digits, country, e-mail
+    /// address trimmed and lower-cased), fixed at filing and carried on <see cref="ClaimFiled"/> and to the fund, which
+    /// pays all of one buyer's claims of a round in one transfer. A hash, so neither the fund's stream nor the claim's holds
+    /// the buyer's name or address in clear, and erasing <see cref="BuyerDetails"/> leaves the books whole. All three parts,
+    /// because merging two people's claims into one transfer is the costly mistake: a buyer who writes their name two ways
+    /// is paid in two transfers, never one person's money to another.
+    /// </summary>
+    public static string BuyerKey(string buyerName, string buyerCountry, string buyerEmail) =>
+        Hash("buyer", string.Join('|', Letters(buyerName), buyerCountry.Trim().ToUpperInvariant(), buyerEmail.Trim().ToLowerInvariant()));
+
     private static string Letters(string text) => new(text.Where(char.IsLetterOrDigit).Select(char.ToLowerInvariant).ToArray());
 
     private static string Hash(string kind, string value) =>

@@ -124,7 +124,7 @@ public static class Entitlements
                     Facts: new Dictionary<string, object?> { ["currency"] = loss.Currency, ["fundCurrency"] = policy.FundCurrency, ["date"] = paymentDate.ToString("yyyy-MM-dd", null) });
                 return null;
             }
-            applied = new AppliedRate(rate.Currency, rate.FundCurrency, rate.Date, rate.Rate);
+            applied = new AppliedRate(rate.Currency, rate.FundCurrency, rate.Date, rate.Rate, rate.FundId);
             lossInFundCurrency = loss.Amount * rate.Rate;
         }
 

@@ -115,7 +115,7 @@ public static class FileClaimEndpoint
             string.IsNullOrWhiteSpace(command.BeneficiaryAccount) ? null : AccountNumbers.NormaliseBankAccount(command.BeneficiaryAccount),
             command.GoodsDescription.Trim(),
             (command.Evidence ?? []).Select(d => new EvidenceDocument(d.Name.Trim(), d.Sha256.ToLowerInvariant())).ToArray(),
-            policy, handler, now));
+            policy, handler, now, ClaimFingerprints.BuyerKey(command.Buyer.Name, command.Buyer.Country, command.Buyer.Email)));
     }
 
     public static Refusal Duplicate(ClaimFingerprint existing) =>

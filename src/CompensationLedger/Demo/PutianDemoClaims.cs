@@ -31,8 +31,12 @@ public static class PutianDemoClaims
 
     private static string Card(int i) => PutianDemo.BankCards()[i - 1].AccountNumber;
 
+    /// <param name="SameBuyerAs">The demo claim whose buyer filed this one too (same name, country and e-mail), or 0.</param>
     private sealed record DemoClaim(int N, string Buyer, string Country, string Platform, string Supplier, string? Card, decimal Amount, string Currency,
-        LocalDate Paid, string Goods, string Story);
+        LocalDate Paid, string Goods, string Story, int SameBuyerAs = 0)
+    {
+        public string Email => $"buyer{(SameBuyerAs == 0 ? N : SameBuyerAs)}@example.com";
+    }
 
     private static readonly DemoClaim[] Claims =
     [
@@ -45,6 +49,8 @@ public static class PutianDemoClaims
         new(7, "Ahmed Hassan", "EG", "Made-in-China.com", Supplier(72), null, 450.00m, "USD", new(2011, 2, 16), "laptops", "lapsed: no answer to a request"),
         new(8, "Lucy Chen", "US", "Alibaba.com", Supplier(8), Card(8), 300.00m, "USD", new(2011, 2, 21), "phones", "withdrawn"),
         new(9, "Olivier Martin", "FR", "EC21.com", Supplier(73), null, 0.01m, "USD", new(2011, 2, 25), "test order", "filed, not verified yet"),
+        new(10, "Daniel Okafor", "NG", "Alibaba.com", Supplier(1), Card(1), 500.00m, "USD", new(2011, 2, 28), "20 tablets",
+            "approved: the buyer of claim 1 again, so one payout pays both", SameBuyerAs: 1),
     ];
 
     /// <summary>Seeds the demo claims unless they are there; returns false when they were.</summary>
@@ -65,7 +71,7 @@ public static class PutianDemoClaims
         foreach (var demo in Claims)
         {
             var at = Spring2011 + Duration.FromDays(demo.N);
-            var command = new FileClaim(fraudCase.Id, new ClaimantBuyer(demo.Buyer, demo.Country, $"buyer{demo.N}@example.com"),
+            var command = new FileClaim(fraudCase.Id, new ClaimantBuyer(demo.Buyer, demo.Country, demo.Email),
                 demo.Platform, demo.Supplier, $"PO-2011-{demo.N:D3}", demo.Paid.PlusDays(-3), demo.Paid, Money.Of(demo.Amount, demo.Currency),
                 $"DEMO-TT-{demo.N:D4}", demo.Goods, demo.Card);
             var reference = ClaimReferences.Format(2011, await ClaimReferences.NextNumberAsync(store, ct));
@@ -96,7 +102,7 @@ public static class PutianDemoClaims
             var decideAt = at + Duration.FromDays(3);
             switch (demo.N)
             {
-                case 1 or 2 or 3:
+                case 1 or 2 or 3 or 10:
                     Then(ApproveClaimEndpoint.Decide(claim, new ApproveClaim(demo.Story), rates.GetValueOrDefault(demo.Currency), Approver, decideAt));
                     break;
                 case 4:

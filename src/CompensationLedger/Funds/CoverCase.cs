@@ -70,10 +70,13 @@ public static class CoverCaseEndpoint
     public static async Task<Fund?> FundOf(IQuerySession session, Guid caseId, CancellationToken ct) =>
         await session.Query<Fund>().Where(f => f.CoveredCases.Contains(caseId)).FirstOrDefaultAsync(ct);
 
-    /// <summary>What the fund must be told when a claim is approved: its entitlement, in the fund's currency.</summary>
+    /// <summary>
+    /// What the fund must be told when a claim is approved: its entitlement, in the fund's currency, and the buyer's
+    /// pseudonymous key (claims filed before buyer keys have none: the fund then pays such a claim on its own).
+    /// </summary>
     public static RecordEntitlement? EntitlementFor(Guid fundId, Claim claim, string by) =>
         claim.Entitlement is { } computation
             ? new RecordEntitlement(fundId, claim.Id, claim.Reference, claim.CaseId, claim.Platform, claim.SupplierAccount, claim.BuyerCountry,
-                computation.Entitlement, by)
+                computation.Entitlement, by, claim.BuyerKey)
             : null;
 }

@@ -34,6 +34,10 @@ public sealed record PoolOpened(Guid FundId, Guid PoolId, PoolKind Kind, string 
 public sealed record PoolDeposited(Guid FundId, Guid PoolId, Money Amount, string BankReference, LocalDate ValueDate, string RecordedBy, Instant RecordedAt);
 
 /// <summary>An approved claim is owed this much by the fund, in the fund's currency (fed by the claims feature).</summary>
+/// <param name="BuyerKey">
+/// The buyer's pseudonymous key (<see cref="Claims.ClaimFingerprints.BuyerKey"/>, a hash: no personal data in clear), so a
+/// round pays each buyer once. Null on entitlements recorded before buyers were known to the fund: such a claim is its own buyer.
+/// </param>
 public sealed record EntitlementRecorded(
     Guid FundId,
     Guid ClaimId,
@@ -44,7 +48,8 @@ public sealed record EntitlementRecorded(
     string BuyerCountry,
     Money Amount,
     string RecordedBy,
-    Instant RecordedAt);
+    Instant RecordedAt,
+    string? BuyerKey = null);
 
 /// <summary>Finance prepared a distribution round: money was set aside (allocated) per claim and pool; allocations under the minimum payment were carried.</summary>
 public sealed record RoundPrepared(
@@ -57,31 +62,46 @@ public sealed record RoundPrepared(
     string PreparedBy,
     Instant PreparedAt);
 
-/// <summary>A second finance user released a prepared round: one payout per claim left for the bank.</summary>
+/// <summary>A second finance user released a prepared round: one payout per buyer (per claim in rounds released before buyers were known) left for the bank.</summary>
 public sealed record RoundReleased(Guid FundId, Guid RoundId, IReadOnlyList<PayoutIssued> Payouts, string ReleasedBy, Instant ReleasedAt);
 
 /// <summary>Finance withdrew a prepared round before release: its allocations went back to the pools.</summary>
 public sealed record RoundCancelled(Guid FundId, Guid RoundId, IReadOnlyList<RoundAllocation> Allocations, string Reason, string CancelledBy, Instant CancelledAt);
 
+// Payout events and the claims they pay: events written before one payout per buyer carry one ClaimId and the
+// per-pool Lines; since then they carry ClaimId null and ClaimLines (per claim and pool), and Lines stays the
+// per-pool total (what the books post). PayoutLines.Of reads both shapes; nothing old is rewritten.
+
 /// <summary>The bank confirmed that a payout reached the buyer.</summary>
-public sealed record PayoutSettled(Guid FundId, Guid PayoutId, Guid ClaimId, IReadOnlyList<PoolAmount> Lines, string? BankReference, string RecordedBy, Instant SettledAt);
+public sealed record PayoutSettled(Guid FundId, Guid PayoutId, Guid? ClaimId, IReadOnlyList<PoolAmount> Lines, string? BankReference, string RecordedBy, Instant SettledAt,
+    IReadOnlyList<PayoutLine>? ClaimLines = null);
 
-/// <summary>The bank returned a payout (bounced): its money is back in its pools and the claim is owed it again.</summary>
-public sealed record PayoutReturned(Guid FundId, Guid PayoutId, Guid ClaimId, IReadOnlyList<PoolAmount> Lines, string Reason, string RecordedBy, Instant ReturnedAt);
+/// <summary>The bank returned a payout (bounced): its money is back in its pools and each of its claims is owed its part again.</summary>
+public sealed record PayoutReturned(Guid FundId, Guid PayoutId, Guid? ClaimId, IReadOnlyList<PoolAmount> Lines, string Reason, string RecordedBy, Instant ReturnedAt,
+    IReadOnlyList<PayoutLine>? ClaimLines = null);
 
-/// <summary>A returned payout was sent again, from the same pools, to corrected bank details.</summary>
+/// <summary>Finance prepared the reissue of a returned payout to corrected bank details; nothing moves until another finance user approves it.</summary>
+public sealed record PayoutReissuePrepared(Guid FundId, Guid PayoutId, BankDetails BankDetails, string PreparedBy, Instant PreparedAt);
+
+/// <summary>
+/// A returned payout was sent again, from the same pools, to corrected bank details: approved by
+/// <paramref name="ReissuedBy"/>, prepared by <paramref name="PreparedBy"/> (null on reissues made before four eyes applied to them).
+/// </summary>
 public sealed record PayoutReissued(
     Guid FundId,
     Guid OriginalPayoutId,
     Guid PayoutId,
     string Reference,
-    Guid ClaimId,
-    string ClaimReference,
+    Guid? ClaimId,
+    string? ClaimReference,
     IReadOnlyList<PoolAmount> Lines,
     Money Amount,
     BankDetails BankDetails,
     string ReissuedBy,
-    Instant ReissuedAt);
+    Instant ReissuedAt,
+    IReadOnlyList<PayoutLine>? ClaimLines = null,
+    string? BuyerKey = null,
+    string? PreparedBy = null);
 
 public enum PoolKind { General, Perpetrator }
 
@@ -105,7 +125,38 @@ public sealed record CarriedAllocation(Guid ClaimId, string ClaimReference, Mone
 
 public sealed record PoolAmount(Guid PoolId, Money Amount);
 
-public sealed record PayoutIssued(Guid PayoutId, string Reference, Guid ClaimId, string ClaimReference, IReadOnlyList<PoolAmount> Lines, Money Amount);
+/// <summary>One claim's money in a payout, from one pool.</summary>
+public sealed record PayoutLine(Guid ClaimId, string ClaimReference, Guid PoolId, Money Amount);
+
+/// <param name="Lines">Per pool, what the pools pay into the payout (the books' view).</param>
+/// <param name="ClaimLines">Per claim and pool (null on payouts issued one per claim, then <paramref name="ClaimId"/> names the claim).</param>
+public sealed record PayoutIssued(Guid PayoutId, string Reference, Guid? ClaimId, string? ClaimReference, IReadOnlyList<PoolAmount> Lines, Money Amount,
+    string? BuyerKey = null, IReadOnlyList<PayoutLine>? ClaimLines = null);
+
+/// <summary>The claims a payout pays, from either shape of the payout events.</summary>
+public static class PayoutLines
+{
+    public static IReadOnlyList<PayoutLine> Of(Guid? claimId, string? claimReference, IReadOnlyList<PoolAmount> lines, IReadOnlyList<PayoutLine>? claimLines) =>
+        claimLines ?? (claimId is { } id
+            ? lines.Select(l => new PayoutLine(id, claimReference ?? "", l.PoolId, l.Amount)).ToArray()
+            : throw new InvalidOperationException("A payout event names neither its claim nor its claim lines."));
+
+    public static IReadOnlyList<PayoutLine> Of(PayoutIssued p) => Of(p.ClaimId, p.ClaimReference, p.Lines, p.ClaimLines);
+
+    public static IReadOnlyList<PayoutLine> Of(PayoutSettled p) => Of(p.ClaimId, null, p.Lines, p.ClaimLines);
+
+    public static IReadOnlyList<PayoutLine> Of(PayoutReturned p) => Of(p.ClaimId, null, p.Lines, p.ClaimLines);
+
+    public static IReadOnlyList<PayoutLine> Of(PayoutReissued p) => Of(p.ClaimId, p.ClaimReference, p.Lines, p.ClaimLines);
+
+    /// <summary>Per pool totals of claim lines, pools in order of first appearance.</summary>
+    public static IReadOnlyList<PoolAmount> PerPool(IEnumerable<PayoutLine> lines) =>
+        lines.GroupBy(l => l.PoolId).Select(g => new PoolAmount(g.Key, new Money(Fund.Normalised(g.Sum(l => l.Amount.Amount)), g.First().Amount.Currency))).ToArray();
+
+    /// <summary>The claims of a set of payout events' lines with what each is paid.</summary>
+    public static IReadOnlyDictionary<Guid, decimal> PerClaim(IEnumerable<PayoutLine> lines) =>
+        lines.GroupBy(l => l.ClaimId).ToDictionary(g => g.Key, g => g.Sum(l => l.Amount.Amount));
+}
 
 public sealed record RecordedDeposit(Guid PoolId, decimal Amount);
 
@@ -139,8 +190,13 @@ public sealed record Entitlement(
     decimal Amount,
     decimal Allocated,
     decimal InTransit,
-    decimal Settled)
+    decimal Settled,
+    string? BuyerKey = null)
 {
+    /// <summary>Who is paid: the buyer, or the claim itself when the entitlement was recorded without a buyer key.</summary>
+    [JsonIgnore]
+    public string Payee => BuyerKey ?? "claim:" + ClaimId.ToString("N");
+
     [JsonIgnore]
     public decimal Committed => Allocated + InTransit + Settled;
 
@@ -161,12 +217,17 @@ public sealed record Round(
     string? ReleasedBy,
     Instant? ReleasedAt);
 
+/// <summary>A reissue prepared by one finance user, waiting for another to approve it.</summary>
+public sealed record PendingReissue(BankDetails BankDetails, string PreparedBy, Instant PreparedAt);
+
+/// <summary>One transfer to one buyer. <see cref="Lines"/> per pool; <see cref="PerClaim"/> per claim and pool.</summary>
+/// <param name="ClaimId">The one claim of a payout issued before payouts were per buyer; null since (see <see cref="ClaimLines"/>).</param>
 public sealed record Payout(
     Guid Id,
     string Reference,
     Guid RoundId,
-    Guid ClaimId,
-    string ClaimReference,
+    Guid? ClaimId,
+    string? ClaimReference,
     IReadOnlyList<PoolAmount> Lines,
     Money Amount,
     PayoutStatus Status,
@@ -177,7 +238,26 @@ public sealed record Payout(
     Guid? ReissuedAs,
     Instant? SettledAt,
     Instant? ReturnedAt,
-    string? ReturnReason);
+    string? ReturnReason)
+{
+    public string? BuyerKey { get; init; }
+
+    public IReadOnlyList<PayoutLine>? ClaimLines { get; init; }
+
+    public PendingReissue? PendingReissue { get; init; }
+
+    [JsonIgnore]
+    public IReadOnlyList<PayoutLine> PerClaim => PayoutLines.Of(ClaimId, ClaimReference, Lines, ClaimLines);
+
+    /// <summary>The claims this payout pays, in reference order.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> ClaimReferences => PerClaim.Select(l => l.ClaimReference).Distinct().Order(StringComparer.Ordinal).ToArray();
+
+    public bool Pays(Guid claimId) => PerClaim.Any(l => l.ClaimId == claimId);
+
+    /// <summary>What this payout carries for one claim.</summary>
+    public decimal For(Guid claimId) => PerClaim.Where(l => l.ClaimId == claimId).Sum(l => l.Amount.Amount);
+}
 
 /// <summary>
 /// A fund as its events made it: the write model for every money decision (read with
@@ -229,8 +309,8 @@ public sealed record Fund(
         {
             // A later decision on the same claim (an appeal) changes what it is owed, not what is committed to it.
             Entitlements = Entitlements.SetItem(e.ClaimId, Entitlements.TryGetValue(e.ClaimId, out var before)
-                ? before with { Amount = e.Amount.Amount }
-                : new Entitlement(e.ClaimId, e.ClaimReference, e.CaseId, e.Platform, e.SupplierAccountId, e.BuyerCountry, e.Amount.Amount, 0m, 0m, 0m)),
+                ? before with { Amount = e.Amount.Amount, BuyerKey = before.BuyerKey ?? e.BuyerKey }
+                : new Entitlement(e.ClaimId, e.ClaimReference, e.CaseId, e.Platform, e.SupplierAccountId, e.BuyerCountry, e.Amount.Amount, 0m, 0m, 0m, e.BuyerKey)),
         };
 
     public Fund Apply(RoundPrepared e) =>
@@ -252,17 +332,17 @@ public sealed record Fund(
 
     public Fund Apply(RoundReleased e)
     {
-        var lines = e.Payouts.SelectMany(p => p.Lines.Select(l => (p.ClaimId, l.PoolId, l.Amount.Amount))).ToList();
+        var lines = e.Payouts.SelectMany(PayoutLines.Of).ToList();
         return this with
         {
             Rounds = Rounds.SetItem(e.RoundId, Rounds[e.RoundId] with
             {
                 Status = RoundStatus.Released, ReleasedBy = e.ReleasedBy, ReleasedAt = e.ReleasedAt, PayoutIds = e.Payouts.Select(p => p.PayoutId).ToArray(),
             }),
-            Pools = lines.Aggregate(Pools, (pools, l) => UpdatePool(pools, l.PoolId, p => p with { Allocated = p.Allocated - l.Amount, InTransit = p.InTransit + l.Amount })),
-            Entitlements = lines.Aggregate(Entitlements, (claims, l) => UpdateClaim(claims, l.ClaimId, c => c with { Allocated = c.Allocated - l.Amount, InTransit = c.InTransit + l.Amount })),
+            Pools = lines.Aggregate(Pools, (pools, l) => UpdatePool(pools, l.PoolId, p => p with { Allocated = p.Allocated - l.Amount.Amount, InTransit = p.InTransit + l.Amount.Amount })),
+            Entitlements = lines.Aggregate(Entitlements, (claims, l) => UpdateClaim(claims, l.ClaimId, c => c with { Allocated = c.Allocated - l.Amount.Amount, InTransit = c.InTransit + l.Amount.Amount })),
             Payouts = Payouts.AddRange(e.Payouts.Select(p => KeyValuePair.Create(p.PayoutId, new Payout(p.PayoutId, p.Reference, e.RoundId, p.ClaimId, p.ClaimReference,
-                p.Lines, p.Amount, PayoutStatus.InTransit, e.ReleasedAt, e.ReleasedBy, null, null, null, null, null, null)))),
+                p.Lines, p.Amount, PayoutStatus.InTransit, e.ReleasedAt, e.ReleasedBy, null, null, null, null, null, null) { BuyerKey = p.BuyerKey, ClaimLines = p.ClaimLines }))),
         };
     }
 
@@ -271,7 +351,8 @@ public sealed record Fund(
         {
             Payouts = Payouts.SetItem(e.PayoutId, Payouts[e.PayoutId] with { Status = PayoutStatus.Settled, SettledAt = e.SettledAt }),
             Pools = e.Lines.Aggregate(Pools, (pools, l) => UpdatePool(pools, l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Settled = p.Settled + l.Amount.Amount })),
-            Entitlements = UpdateClaim(Entitlements, e.ClaimId, c => c with { InTransit = c.InTransit - Sum(e.Lines), Settled = c.Settled + Sum(e.Lines) }),
+            Entitlements = PayoutLines.Of(e).Aggregate(Entitlements, (claims, l) => UpdateClaim(claims, l.ClaimId,
+                c => c with { InTransit = c.InTransit - l.Amount.Amount, Settled = c.Settled + l.Amount.Amount })),
         };
 
     public Fund Apply(PayoutReturned e) =>
@@ -279,19 +360,22 @@ public sealed record Fund(
         {
             Payouts = Payouts.SetItem(e.PayoutId, Payouts[e.PayoutId] with { Status = PayoutStatus.Returned, ReturnedAt = e.ReturnedAt, ReturnReason = e.Reason }),
             Pools = e.Lines.Aggregate(Pools, (pools, l) => UpdatePool(pools, l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Returned = p.Returned + l.Amount.Amount })),
-            Entitlements = UpdateClaim(Entitlements, e.ClaimId, c => c with { InTransit = c.InTransit - Sum(e.Lines) }),
+            Entitlements = PayoutLines.Of(e).Aggregate(Entitlements, (claims, l) => UpdateClaim(claims, l.ClaimId, c => c with { InTransit = c.InTransit - l.Amount.Amount })),
         };
+
+    public Fund Apply(PayoutReissuePrepared e) =>
+        this with { Payouts = Payouts.SetItem(e.PayoutId, Payouts[e.PayoutId] with { PendingReissue = new PendingReissue(e.BankDetails, e.PreparedBy, e.PreparedAt) }) };
 
     public Fund Apply(PayoutReissued e)
     {
         var original = Payouts[e.OriginalPayoutId];
         return this with
         {
-            Payouts = Payouts.SetItem(e.OriginalPayoutId, original with { ReissuedAs = e.PayoutId })
+            Payouts = Payouts.SetItem(e.OriginalPayoutId, original with { ReissuedAs = e.PayoutId, PendingReissue = null })
                 .Add(e.PayoutId, new Payout(e.PayoutId, e.Reference, original.RoundId, e.ClaimId, e.ClaimReference, e.Lines, e.Amount, PayoutStatus.InTransit,
-                    e.ReissuedAt, e.ReissuedBy, e.BankDetails, e.OriginalPayoutId, null, null, null, null)),
+                    e.ReissuedAt, e.ReissuedBy, e.BankDetails, e.OriginalPayoutId, null, null, null, null) { BuyerKey = e.BuyerKey, ClaimLines = e.ClaimLines }),
             Pools = e.Lines.Aggregate(Pools, (pools, l) => UpdatePool(pools, l.PoolId, p => p with { InTransit = p.InTransit + l.Amount.Amount })),
-            Entitlements = UpdateClaim(Entitlements, e.ClaimId, c => c with { InTransit = c.InTransit + Sum(e.Lines) }),
+            Entitlements = PayoutLines.Of(e).Aggregate(Entitlements, (claims, l) => UpdateClaim(claims, l.ClaimId, c => c with { InTransit = c.InTransit + l.Amount.Amount })),
         };
     }
 
@@ -311,6 +395,7 @@ public sealed record Fund(
         RoundReleased x => fund!.Apply(x),
         PayoutSettled x => fund!.Apply(x),
         PayoutReturned x => fund!.Apply(x),
+        PayoutReissuePrepared x => fund!.Apply(x),
         PayoutReissued x => fund!.Apply(x),
         BankStatementImported x => fund!.Apply(x),
         _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),
@@ -330,6 +415,7 @@ public sealed record Fund(
         RoundReleased x => x.ReleasedAt,
         PayoutSettled x => x.SettledAt,
         PayoutReturned x => x.ReturnedAt,
+        PayoutReissuePrepared x => x.PreparedAt,
         PayoutReissued x => x.ReissuedAt,
         BankStatementImported x => x.ImportedAt,
         _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),
@@ -351,8 +437,6 @@ public sealed record Fund(
         Pools.Values.OrderBy(p => p.Sequence).FirstOrDefault(p => p.Perpetrator?.Matches(e.CaseId, e.Platform, e.SupplierAccountId) == true);
 
     public PolicyVersion? PolicyInForce(Instant at) => Policy.InForce(Policies, at);
-
-    private static decimal Sum(IEnumerable<PoolAmount> lines) => lines.Sum(l => l.Amount.Amount);
 
     private static ImmutableDictionary<Guid, Pool> UpdatePool(ImmutableDictionary<Guid, Pool> pools, Guid id, Func<Pool, Pool> change) =>
         pools.SetItem(id, change(pools[id]));

@@ -83,16 +83,20 @@ public sealed record RoundView(
             r.PayoutIds.Select(id => PayoutView.From(fund, fund.Payouts[id])).ToArray(), r.PreparedBy, r.PreparedAt, r.ReleasedBy, r.ReleasedAt);
 }
 
-/// <param name="BankDetails">Corrected details of a reissue, account number masked; null means the claim's own details.</param>
+/// <param name="BankDetails">Corrected details of a reissue, account number masked; null means the buyer's own details.</param>
+/// <param name="ClaimId">The claim, when the payout pays exactly one; <paramref name="Claims"/> lists every claim and pool it pays.</param>
+/// <param name="PendingReissue">A reissue prepared and waiting for a second finance user's approval (account number masked).</param>
 public sealed record PayoutView(
     Guid Id,
     string Reference,
     Guid FundId,
     Guid RoundId,
-    Guid ClaimId,
-    string ClaimReference,
+    Guid? ClaimId,
+    string? ClaimReference,
+    IReadOnlyList<string> ClaimReferences,
     Money Amount,
     IReadOnlyList<PoolAmount> Lines,
+    IReadOnlyList<PayoutLine> Claims,
     PayoutStatus Status,
     string IssuedBy,
     Instant IssuedAt,
@@ -101,12 +105,19 @@ public sealed record PayoutView(
     Instant? SettledAt,
     Instant? ReturnedAt,
     string? ReturnReason,
-    BankDetails? BankDetails)
+    BankDetails? BankDetails,
+    PendingReissue? PendingReissue)
 {
-    public static PayoutView From(Fund fund, Payout p) =>
-        new(p.Id, p.Reference, fund.Id, p.RoundId, p.ClaimId, p.ClaimReference, p.Amount, p.Lines, p.Status, p.IssuedBy, p.IssuedAt, p.ReissueOf, p.ReissuedAs,
-            p.SettledAt, p.ReturnedAt, p.ReturnReason,
-            p.BankDetails is { } bank ? bank with { AccountNumber = AccountNumbers.Mask(bank.AccountNumber) } : null);
+    public static PayoutView From(Fund fund, Payout p)
+    {
+        var claims = p.PerClaim;
+        var only = claims.Select(l => (l.ClaimId, l.ClaimReference)).Distinct().ToList();
+        return new(p.Id, p.Reference, fund.Id, p.RoundId, only.Count == 1 ? only[0].ClaimId : null, only.Count == 1 ? only[0].ClaimReference : null,
+            p.ClaimReferences, p.Amount, p.Lines, claims, p.Status, p.IssuedBy, p.IssuedAt, p.ReissueOf, p.ReissuedAs, p.SettledAt, p.ReturnedAt, p.ReturnReason,
+            Masked(p.BankDetails), p.PendingReissue is { } pending ? pending with { BankDetails = Masked(pending.BankDetails)! } : null);
+    }
+
+    private static BankDetails? Masked(BankDetails? bank) => bank is null ? null : bank with { AccountNumber = AccountNumbers.Mask(bank.AccountNumber) };
 }
 
 /// <summary>What the fund owes one claim and where that money is: set aside by a prepared round, in transit, or settled.</summary>

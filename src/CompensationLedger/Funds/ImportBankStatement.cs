@@ -115,12 +115,12 @@ public static class ImportBankStatementEndpoint
                     matched.Add(new(line, StatementMatch.AlreadyRecorded, payout.Id, $"Payout {payout.Reference} is already {SettlePayoutEndpoint.Status(payout)}."));
                 else if (line.Direction == StatementDirection.Debit)
                 {
-                    events.Add(new PayoutSettled(fund.Id, payout.Id, payout.ClaimId, payout.Lines, line.Reference, by, now));
+                    events.Add(new PayoutSettled(fund.Id, payout.Id, null, payout.Lines, line.Reference, by, now, payout.PerClaim));
                     matched.Add(new(line, StatementMatch.PayoutSettled, payout.Id, $"Payout {payout.Reference} settled."));
                 }
                 else
                 {
-                    events.Add(new PayoutReturned(fund.Id, payout.Id, payout.ClaimId, payout.Lines, $"Returned by the bank (statement line {line.Line}, {line.Date:yyyy-MM-dd}).", by, now));
+                    events.Add(new PayoutReturned(fund.Id, payout.Id, null, payout.Lines, $"Returned by the bank (statement line {line.Line}, {line.Date:yyyy-MM-dd}).", by, now, payout.PerClaim));
                     matched.Add(new(line, StatementMatch.PayoutReturned, payout.Id, $"Payout {payout.Reference} returned; its money is available again."));
                 }
             }

@@ -19,7 +19,8 @@ public static class PrepareRoundEndpoint
 
     /// <summary>
     /// Allocates (sets aside) each pool's available money to what claims are still owed, by
-    /// <see cref="Allocation.PlanRound"/> under the policy in force now. Money set aside by a round
+    /// <see cref="Allocation.PlanRound"/> under the policy in force now, each buyer held to the cap per
+    /// buyer (<see cref="BuyerCap"/>). Money set aside by a round
     /// that is prepared but not released is no longer available, so two rounds can never promise the same money.
     /// </summary>
     public static Decision Decide(Fund fund, Guid roundId, string by, Instant now)
@@ -27,11 +28,12 @@ public static class PrepareRoundEndpoint
         var policy = fund.PolicyInForce(now);
         if (policy is null)
             return Decision.Refuse("no-policy-in-force", $"No policy version is in force on {now.InUtc().Date:yyyy-MM-dd}.");
-        var claims = fund.Entitlements.Values
-            .Where(e => e.StillOwed > 0m)
-            .Select(e => new OwedClaim(e.ClaimId, e.ClaimReference, e.StillOwed, fund.PerpetratorPoolFor(e)?.Id))
+        if (!fund.Entitlements.Values.Any(e => e.StillOwed > 0m)) return Decision.Refuse("nothing-owed", "No approved claim is still owed money.");
+        var claims = BuyerCap.Owed(fund, policy)
+            .Select(c => new OwedClaim(c.Claim.ClaimId, c.Claim.ClaimReference, c.Owed, fund.PerpetratorPoolFor(c.Claim)?.Id))
             .ToList();
-        if (claims.Count == 0) return Decision.Refuse("nothing-owed", "No approved claim is still owed money.");
+        if (claims.Count == 0)
+            return Decision.Refuse("buyer-cap-reached", $"Every buyer still owed money has been paid (or set aside) the cap per buyer, {policy.CapPerBuyer}.");
         var pools = fund.Pools.Values.OrderBy(p => p.Sequence).Select(p => new PoolFunds(p.Id, p.Kind, p.Available)).ToList();
         var plan = Allocation.PlanRound(pools, claims, policy.MinimumPayment.Amount, policy.GeneralPoolBacksPerpetratorPools, fund.MinorUnits);
         if (plan.Allocations.Count == 0)

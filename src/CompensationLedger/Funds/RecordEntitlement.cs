@@ -2,6 +2,7 @@ using CompensationLedger.Cases;
 using CompensationLedger.Infrastructure;
 using Marten;
 using NodaTime;
+using Wolverine;
 using Wolverine.ErrorHandling;
 using Wolverine.Runtime.Handlers;
 
@@ -12,8 +13,10 @@ namespace CompensationLedger.Funds;
 /// currency) by fund <see cref="FundId"/>. The claims feature sends this (a cascading message from
 /// its ClaimApproved handler, or <c>IMessageBus.InvokeAsync</c>) once per approval; sending it again
 /// with the same amount changes nothing, and a later decision (an appeal) may raise or lower the
-/// amount, never below what is already committed to the claim. No HTTP endpoint exposes it: only an
-/// approval may create what the fund owes. Tests and the demo send it through the message bus.
+/// amount, never below what is already committed to the claim. <see cref="BuyerKey"/> is the buyer's pseudonymous key
+/// (a hash, <see cref="Claims.ClaimFingerprints.BuyerKey"/>): a round pays all of one buyer's claims in one payout. No HTTP endpoint exposes it: only an
+/// approval may create what the fund owes. Handled in batches (<see cref="RecordEntitlementHandler.Handle"/>); tests
+/// invoke a batch of one (<c>InvokeAsync(new[] { command })</c>), the demo calls the pure decision.
 /// </summary>
 public sealed record RecordEntitlement(
     Guid FundId,
@@ -24,7 +27,8 @@ public sealed record RecordEntitlement(
     string SupplierAccountId,
     string BuyerCountry,
     Money Amount,
-    string RecordedBy);
+    string RecordedBy,
+    string? BuyerKey = null);
 
 /// <summary>The fund would not record an entitlement (unknown fund, wrong currency, below what is committed).</summary>
 public sealed class EntitlementRefusedException(Refusal refusal) : InvalidOperationException($"{refusal.Code}: {refusal.Detail}")
@@ -44,14 +48,14 @@ public static class RecordEntitlementHandler
             return Decision.Refuse("entitlement-incomplete", "An entitlement names the claim reference, platform and supplier account.");
         if (fund.Entitlements.TryGetValue(command.ClaimId, out var existing))
         {
-            if (existing.Amount == command.Amount.Amount) return Decision.Accept();
+            if (existing.Amount == command.Amount.Amount && (existing.BuyerKey is not null || command.BuyerKey is null)) return Decision.Accept();
             if (command.Amount.Amount < existing.Committed)
                 return Decision.Refuse("entitlement-below-committed",
                     $"Claim {existing.ClaimReference} already has {fund.Money(existing.Committed)} allocated or paid; its entitlement cannot fall below that.");
         }
         return Decision.Accept(new EntitlementRecorded(fund.Id, command.ClaimId, command.ClaimReference.Trim(), command.CaseId, command.Platform.Trim(),
             AccountNumbers.NormaliseSupplierAccount(command.SupplierAccountId), command.BuyerCountry.Trim().ToUpperInvariant(), command.Amount,
-            command.RecordedBy, now));
+            command.RecordedBy, now, string.IsNullOrWhiteSpace(command.BuyerKey) ? null : command.BuyerKey));
     }
 
     /// <summary>
@@ -63,13 +67,94 @@ public static class RecordEntitlementHandler
             .Or<Marten.Exceptions.ConcurrentUpdateException>()
             .RetryWithCooldown(Enumerable.Range(1, 24).Select(i => TimeSpan.FromMilliseconds(Math.Min(10 * i, 200))).ToArray());
 
-    /// <summary>Appends to the fund's stream at the version read (FetchForWriting): a concurrent change makes this fail and retry.</summary>
-    public static async Task Handle(RecordEntitlement command, IDocumentSession session, IClock clock, CancellationToken ct)
+    /// <summary>
+    /// Records a batch of entitlements (Wolverine batches the RecordEntitlement messages of the durable
+    /// local queue, <see cref="Batching"/>): per fund, one FetchForWriting, every decision made in turn on
+    /// the state the previous ones left, and one append at the version read, so a batch of N costs one
+    /// load and one rewrite of the fund's snapshot instead of N (with N approvals that was O(N^2) JSON).
+    /// The money guarantees are those of one command: a concurrent change to the fund fails the whole
+    /// batch's transaction, which is retried (<see cref="Configure"/>) and decided again on the new state;
+    /// a repeat within or across batches changes nothing. A refused command never holds back the others:
+    /// it is sent on alone (<see cref="RecordEntitlementAlone"/>), where its refusal fails and dead-letters
+    /// that one message, as before batching. A batch of one refuses by throwing.
+    /// </summary>
+    public static async Task<OutgoingMessages> Handle(RecordEntitlement[] batch, IDocumentSession session, IClock clock, CancellationToken ct)
     {
+        var now = clock.GetCurrentInstant();
+        var refused = new List<(RecordEntitlement Command, Refusal Refusal)>();
+        foreach (var forFund in batch.GroupBy(c => c.FundId))
+        {
+            var stream = await session.Events.FetchForWriting<Fund>(forFund.Key, ct);
+            if (stream.Aggregate is not { } fund)
+            {
+                refused.AddRange(forFund.Select(c => (c, NoFund(c))));
+                continue;
+            }
+            var (events, refusals) = DecideBatch(fund, [.. forFund], now);
+            refused.AddRange(refusals);
+            if (events.Count > 0) stream.AppendMany(events);
+        }
+        if (batch.Length == 1 && refused.Count == 1) throw new EntitlementRefusedException(refused[0].Refusal);
+        var alone = new OutgoingMessages();
+        alone.AddRange(refused.Select(r => new RecordEntitlementAlone(r.Command)));
+        return alone;
+    }
+
+    /// <summary>
+    /// A batch of one fund's entitlements, decided in turn, each on the fund as the ones before it left it (so a repeat
+    /// within the batch changes nothing and an appeal's new amount applies after the approval's): the events to append
+    /// and the commands refused.
+    /// </summary>
+    public static (IReadOnlyList<object> Events, IReadOnlyList<(RecordEntitlement Command, Refusal Refusal)> Refused) DecideBatch(
+        Fund fund, IReadOnlyList<RecordEntitlement> batch, Instant now)
+    {
+        var events = new List<object>();
+        var refused = new List<(RecordEntitlement, Refusal)>();
+        foreach (var command in batch)
+        {
+            var decision = Decide(fund, command, now);
+            if (decision.Refusal is { } refusal)
+            {
+                refused.Add((command, refusal));
+                continue;
+            }
+            foreach (var e in decision.Events)
+            {
+                fund = Fund.Fold(fund, e)!;
+                events.Add(e);
+            }
+        }
+        return (events, refused);
+    }
+
+    private static Refusal NoFund(RecordEntitlement command) =>
+        new("fund-not-found", $"There is no fund with id {command.FundId}.", StatusCodes.Status404NotFound);
+
+    /// <summary>How the RecordEntitlement messages are batched: up to 500 at once, waiting at most 100 ms for more, on a durable queue.</summary>
+    public static void Batching(WolverineOptions opts) =>
+        opts.BatchMessagesOf<RecordEntitlement>(batching =>
+            {
+                batching.BatchSize = 500;
+                batching.TriggerTime = TimeSpan.FromMilliseconds(100);
+            })
+            .UseDurableInbox();
+}
+
+/// <summary>An entitlement a batch refused, decided again on its own so that its refusal concerns it alone.</summary>
+public sealed record RecordEntitlementAlone(RecordEntitlement Command);
+
+public static class RecordEntitlementAloneHandler
+{
+    public static void Configure(HandlerChain chain) => RecordEntitlementHandler.Configure(chain);
+
+    /// <summary>Decided again on the fund as it is now (the refusal may not hold any more); still refused: the exception dead-letters this message.</summary>
+    public static async Task Handle(RecordEntitlementAlone message, IDocumentSession session, IClock clock, CancellationToken ct)
+    {
+        var command = message.Command;
         var stream = await session.Events.FetchForWriting<Fund>(command.FundId, ct);
         var fund = stream.Aggregate
             ?? throw new EntitlementRefusedException(new Refusal("fund-not-found", $"There is no fund with id {command.FundId}.", StatusCodes.Status404NotFound));
-        var decision = Decide(fund, command, clock.GetCurrentInstant());
+        var decision = RecordEntitlementHandler.Decide(fund, command, clock.GetCurrentInstant());
         if (decision.Refusal is { } refusal) throw new EntitlementRefusedException(refusal);
         stream.AppendMany(decision.Events);
     }

@@ -11,8 +11,9 @@ namespace CompensationLedger.Funds;
 public static class ReleaseRoundEndpoint
 {
     /// <summary>
-    /// Four eyes: the releaser is not the preparer. Each claim's allocations in the round become one
-    /// payout, with a unique reference (<c>PO-{fund}-{round}-{n}</c>), in claim-reference order.
+    /// Four eyes: the releaser is not the preparer. Each buyer's allocations in the round (over all their
+    /// claims and pools) become one payout, with a unique reference (<c>PO-{fund}-{round}-{n}</c>), numbered
+    /// in the order of each buyer's first claim reference.
     /// </summary>
     public static Decision Decide(Fund fund, Guid roundId, Func<Guid> newPayoutId, string by, Instant now)
     {
@@ -28,14 +29,17 @@ public static class ReleaseRoundEndpoint
             if (fund.Pools[pool.Key].Allocated < pool.Sum(a => a.Amount.Amount))
                 return Decision.Refuse("pool-exhausted", $"Pool {fund.Pools[pool.Key].Name} no longer holds what round {round.Number} set aside.");
 
+        // One payout per buyer (DOMAIN.md: one transfer to one buyer): the buyer's claims' allocations, line by claim and pool,
+        // so settling or returning it still says which claims and pools the money belongs to.
         var payouts = round.Allocations
-            .GroupBy(a => (a.ClaimId, a.ClaimReference))
-            .OrderBy(g => g.Key.ClaimReference, StringComparer.Ordinal).ThenBy(g => g.Key.ClaimId)
-            .Select((claim, i) =>
+            .GroupBy(a => fund.Entitlements[a.ClaimId].Payee)
+            .Select(buyer => (Buyer: buyer.Key, Allocations: buyer.OrderBy(a => a.ClaimReference, StringComparer.Ordinal).ThenBy(a => a.ClaimId).ToList()))
+            .OrderBy(b => b.Allocations[0].ClaimReference, StringComparer.Ordinal).ThenBy(b => b.Allocations[0].ClaimId)
+            .Select((buyer, i) =>
             {
-                var lines = claim.Select(a => new PoolAmount(a.PoolId, a.Amount)).ToArray();
-                return new PayoutIssued(newPayoutId(), PayoutReference(fund, round.Number, i + 1), claim.Key.ClaimId, claim.Key.ClaimReference, lines,
-                    fund.Money(lines.Sum(l => l.Amount.Amount)));
+                var claimLines = buyer.Allocations.Select(a => new PayoutLine(a.ClaimId, a.ClaimReference, a.PoolId, a.Amount)).ToArray();
+                return new PayoutIssued(newPayoutId(), PayoutReference(fund, round.Number, i + 1), null, null, PayoutLines.PerPool(claimLines),
+                    fund.Money(claimLines.Sum(l => l.Amount.Amount)), fund.Entitlements[buyer.Allocations[0].ClaimId].BuyerKey, claimLines);
             })
             .ToArray();
         return Decision.Accept(new RoundReleased(fund.Id, roundId, payouts, by, now));

@@ -22,7 +22,7 @@ public static class SettlePayoutEndpoint
             return new Refusal("payout-not-found", $"There is no payout with id {payoutId}.", StatusCodes.Status404NotFound);
         if (payout.Status != PayoutStatus.InTransit)
             return Decision.Refuse("payout-not-in-transit", $"Payout {payout.Reference} is {Status(payout)}; only a payout in transit settles.");
-        return Decision.Accept(new PayoutSettled(fund.Id, payoutId, payout.ClaimId, payout.Lines, command.BankReference?.Trim(), by, now));
+        return Decision.Accept(new PayoutSettled(fund.Id, payoutId, null, payout.Lines, command.BankReference?.Trim(), by, now, payout.PerClaim));
     }
 
     internal static string Status(Payout payout) => payout.Status switch

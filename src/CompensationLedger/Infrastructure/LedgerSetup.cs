@@ -96,6 +96,8 @@ public static class LedgerSetup
             // Everything that touches money goes through durable queues and the transactional outbox.
             opts.Policies.UseDurableLocalQueues();
             opts.Policies.UseDurableOutboxOnAllSendingEndpoints();
+            // Approvals reach the fund in batches: one load and one append of the fund's stream per batch.
+            Funds.RecordEntitlementHandler.Batching(opts);
             opts.Durability.Mode = configuration.GetValue("Ledger:Durability:Solo", !production) ? DurabilityMode.Solo : DurabilityMode.Balanced;
             if (production) opts.AutoBuildMessageStorageOnStartup = AutoCreate.None;
         });

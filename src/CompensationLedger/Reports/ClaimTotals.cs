@@ -125,8 +125,8 @@ public sealed record ClaimTotalsLine(
         (_, ClaimAppealGranted x) => line.Apply(x),
         (_, ClaimAppealDismissed x) => line.Apply(x),
         (_, ClaimWithdrawn x) => line.Apply(x),
-        (_, Funds.PayoutSettled x) => line.Settle(PayoutAmount(x.Lines), x.SettledAt),
-        (_, Funds.PayoutReturned x) => line.Return(PayoutAmount(x.Lines), x.ReturnedAt),
+        (_, Funds.PayoutSettled x) => line.Settle(AmountFor(line.Id, Funds.PayoutLines.Of(x)), x.SettledAt),
+        (_, Funds.PayoutReturned x) => line.Return(AmountFor(line.Id, Funds.PayoutLines.Of(x)), x.ReturnedAt),
         _ => line,
     };
 
@@ -140,23 +140,27 @@ public sealed record ClaimTotalsLine(
         var lines = new Dictionary<Guid, ClaimTotalsLine>();
         foreach (var e in events)
         {
-            if (ClaimIdOf(e) is not { } claimId) continue;
             if (asOf is { } cutoff && BusinessTime(e) > cutoff) continue;
-            if (Applying(lines.GetValueOrDefault(claimId), e) is { } line) lines[claimId] = line;
+            foreach (var claimId in ClaimIdsOf(e))
+                if (Applying(lines.GetValueOrDefault(claimId), e) is { } line) lines[claimId] = line;
         }
         return [.. lines.Values];
     }
 
-    /// <summary>A payout's amount: the sum of what each pool paid into it, in the fund currency.</summary>
-    public static Money PayoutAmount(IReadOnlyList<Funds.PoolAmount> lines) => lines.Select(l => l.Amount).Aggregate((a, b) => a + b);
+    /// <summary>One claim's part of a payout (a payout pays one buyer, possibly for several claims): its lines over every pool, in the fund currency.</summary>
+    public static Money AmountFor(Guid claimId, IReadOnlyList<Funds.PayoutLine> lines) =>
+        lines.Where(l => l.ClaimId == claimId).Select(l => l.Amount).Aggregate((a, b) => a + b);
 
-    private static Guid? ClaimIdOf(object e) => e switch
+    /// <summary>The claims an event counts for: a claim event its claim, a payout event every claim it pays.</summary>
+    public static IReadOnlyList<Guid> ClaimIdsOf(object e) => e switch
     {
-        IClaimEvent claimEvent => claimEvent.ClaimId,
-        Funds.PayoutSettled settled => settled.ClaimId,
-        Funds.PayoutReturned returned => returned.ClaimId,
-        _ => null,
+        IClaimEvent claimEvent => [claimEvent.ClaimId],
+        Funds.PayoutSettled settled => ClaimsOf(Funds.PayoutLines.Of(settled)),
+        Funds.PayoutReturned returned => ClaimsOf(Funds.PayoutLines.Of(returned)),
+        _ => [],
     };
+
+    private static IReadOnlyList<Guid> ClaimsOf(IEnumerable<Funds.PayoutLine> lines) => lines.Select(l => l.ClaimId).Distinct().ToArray();
 }
 
 /// <summary>
@@ -172,8 +176,9 @@ public sealed class ClaimTotalsProjection : MultiStreamProjection<ClaimTotalsLin
     {
         Name = ProjectionName;
         Identity<IClaimEvent>(e => e.ClaimId);
-        Identity<Funds.PayoutSettled>(e => e.ClaimId);
-        Identity<Funds.PayoutReturned>(e => e.ClaimId);
+        // A payout pays one buyer, possibly for several claims: its events count for each claim it pays, each its own part.
+        Identities<Funds.PayoutSettled>(ClaimTotalsLine.ClaimIdsOf);
+        Identities<Funds.PayoutReturned>(ClaimTotalsLine.ClaimIdsOf);
     }
 
     // A payout for a claim the totals do not know (an entitlement fed without a filed claim, as in fund-only tests) starts no line.
@@ -181,9 +186,11 @@ public sealed class ClaimTotalsProjection : MultiStreamProjection<ClaimTotalsLin
 
     public static ClaimTotalsLine? Create(Funds.PayoutReturned e) => null;
 
-    public static ClaimTotalsLine? Apply(Funds.PayoutSettled e, ClaimTotalsLine? line) => line?.Settle(ClaimTotalsLine.PayoutAmount(e.Lines), e.SettledAt);
+    public static ClaimTotalsLine? Apply(Funds.PayoutSettled e, ClaimTotalsLine? line) =>
+        line?.Settle(ClaimTotalsLine.AmountFor(line.Id, Funds.PayoutLines.Of(e)), e.SettledAt);
 
-    public static ClaimTotalsLine? Apply(Funds.PayoutReturned e, ClaimTotalsLine? line) => line?.Return(ClaimTotalsLine.PayoutAmount(e.Lines), e.ReturnedAt);
+    public static ClaimTotalsLine? Apply(Funds.PayoutReturned e, ClaimTotalsLine? line) =>
+        line?.Return(ClaimTotalsLine.AmountFor(line.Id, Funds.PayoutLines.Of(e)), e.ReturnedAt);
 
     public static ClaimTotalsLine Create(ClaimFiled e) => ClaimTotalsLine.Start(e);
 

@@ -92,7 +92,7 @@ public sealed partial class FundReportProjection : EventProjection
         payouts.AddColumn<Guid>("fund_id").NotNull();
         payouts.AddColumn<string>("reference").NotNull();
         payouts.AddColumn<Guid>("round_id").NotNull();
-        payouts.AddColumn<Guid>("claim_id").NotNull();
+        payouts.AddColumn<Guid>("claim_id"); // null when the payout pays several claims of one buyer
         payouts.AddColumn<string>("claim_reference").NotNull();
         payouts.AddColumn<decimal>("amount").NotNull();
         payouts.AddColumn<string>("currency").NotNull();
@@ -127,6 +127,20 @@ public sealed partial class FundReportProjection : EventProjection
 
     private string T(string table) => $"{_schema}.{table}";
 
+    /// <summary>
+    /// The claims a payout pays (one payout per buyer may pay several): the claim when there is one (else null), and
+    /// the references in ordinal order separated by a space, as the payout register shows them.
+    /// </summary>
+    /// <summary>A claim id parameter, null in the table when the payout pays several claims (queued commands take no null parameters).</summary>
+    private const string NoClaim = "nullif(?, '00000000-0000-0000-0000-000000000000'::uuid)";
+
+    public static (Guid? ClaimId, string ClaimReferences) Claims(IReadOnlyList<PayoutLine> lines)
+    {
+        var claims = lines.Select(l => l.ClaimId).Distinct().ToList();
+        return (claims.Count == 1 ? claims[0] : null,
+            string.Join(' ', lines.Select(l => l.ClaimReference).Distinct().Order(StringComparer.Ordinal)));
+    }
+
     public void Project(IEvent<FundEstablished> e, IDocumentOperations ops) =>
         ops.QueueSqlCommand($"insert into {T(FundsTable)} (fund_id, name, currency) values (?, ?, ?) on conflict do nothing", e.Data.FundId, e.Data.Name, e.Data.Currency);
 
@@ -144,9 +158,12 @@ public sealed partial class FundReportProjection : EventProjection
     {
         Post(e, ops);
         foreach (var p in e.Data.Payouts)
+        {
+            var (claimId, claimReferences) = Claims(PayoutLines.Of(p));
             ops.QueueSqlCommand(
-                $"insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns) values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
-                p.PayoutId, e.Data.FundId, p.Reference, e.Data.RoundId, p.ClaimId, p.ClaimReference, p.Amount.Amount, p.Amount.Currency, ReportTime.Ns(e.Data.ReleasedAt));
+                $"insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns) values (?, ?, ?, ?, {NoClaim}, ?, ?, ?, ?) on conflict do nothing",
+                p.PayoutId, e.Data.FundId, p.Reference, e.Data.RoundId, claimId ?? Guid.Empty, claimReferences, p.Amount.Amount, p.Amount.Currency, ReportTime.Ns(e.Data.ReleasedAt));
+        }
     }
 
     public void Project(IEvent<PayoutSettled> e, IDocumentOperations ops)
@@ -168,13 +185,14 @@ public sealed partial class FundReportProjection : EventProjection
     {
         Post(e, ops);
         var r = e.Data;
+        var (claimId, claimReferences) = Claims(PayoutLines.Of(r));
         ops.QueueSqlCommand(
             $"""
              insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns, reissue_of)
-             select ?, ?, ?, original.round_id, ?, ?, ?, ?, ?, original.payout_id from {T(PayoutsTable)} original where original.payout_id = ?
+             select ?, ?, ?, original.round_id, {NoClaim}, ?, ?, ?, ?, original.payout_id from {T(PayoutsTable)} original where original.payout_id = ?
              on conflict do nothing
              """,
-            r.PayoutId, r.FundId, r.Reference, r.ClaimId, r.ClaimReference, r.Amount.Amount, r.Amount.Currency, ReportTime.Ns(r.ReissuedAt), r.OriginalPayoutId);
+            r.PayoutId, r.FundId, r.Reference, claimId ?? Guid.Empty, claimReferences, r.Amount.Amount, r.Amount.Currency, ReportTime.Ns(r.ReissuedAt), r.OriginalPayoutId);
     }
 
     public void Project(IEvent<BankStatementImported> e, IDocumentOperations ops)

@@ -12,6 +12,8 @@ using Wolverine.Http;
 namespace CompensationLedger.Reports;
 
 /// <summary>One payout as the register lists it, with its status as of the report's instant.</summary>
+/// <param name="ClaimReference">The claims the payout pays (one payout per buyer), references separated by a space.</param>
+/// <param name="ClaimId">The claim when the payout pays exactly one.</param>
 public sealed record PayoutRegisterLine(
     string PayoutReference,
     Guid PayoutId,
@@ -19,7 +21,7 @@ public sealed record PayoutRegisterLine(
     string Fund,
     Guid RoundId,
     string ClaimReference,
-    Guid ClaimId,
+    Guid? ClaimId,
     Money Amount,
     PayoutStatus Status,
     Instant IssuedAt,
@@ -57,12 +59,13 @@ public static class PayoutRegister
                    where p.issued_at_ns >= @from and p.issued_at_ns < @before {(fundId is null ? "" : "and p.fund_id = @fund")}
                    """;
         Instant? At(Npgsql.NpgsqlDataReader r, int column) => r.IsDBNull(column) ? null : ReportTime.FromNs(r.GetInt64(column));
-        var payouts = await ReportSql.ReadAsync(session, sql, r => (FundId: r.GetGuid(2), Fund: r.GetString(3), Payout: new Payout(
-                r.GetGuid(0), r.GetString(1), r.GetGuid(4), r.GetGuid(6), r.GetString(5), Lines: [], new Money(r.GetDecimal(7), r.GetString(8)), PayoutStatus.InTransit,
+        var payouts = await ReportSql.ReadAsync(session, sql, r => (FundId: r.GetGuid(2), Fund: r.GetString(3), ClaimId: r.IsDBNull(6) ? (Guid?)null : r.GetGuid(6),
+            ClaimReferences: r.GetString(5), Payout: new Payout(
+                r.GetGuid(0), r.GetString(1), r.GetGuid(4), r.IsDBNull(6) ? null : r.GetGuid(6), r.GetString(5), Lines: [], new Money(r.GetDecimal(7), r.GetString(8)), PayoutStatus.InTransit,
                 ReportTime.FromNs(r.GetInt64(9)), IssuedBy: "", BankDetails: null, ReissueOf: r.IsDBNull(13) ? null : r.GetGuid(13), ReissuedAs: null,
                 SettledAt: At(r, 10), ReturnedAt: At(r, 11), ReturnReason: r.IsDBNull(12) ? null : r.GetString(12))),
             ct, ("from", issuedFrom), ("before", issuedBefore), ("fund", fundId ?? Guid.Empty));
-        return Report(payouts.Select(p => Line(p.FundId, p.Fund, p.Payout, asOf)), from, to, asOf);
+        return Report(payouts.Select(p => Line(p.FundId, p.Fund, p.Payout, p.ClaimId, p.ClaimReferences, asOf)), from, to, asOf);
     }
 
     /// <summary>
@@ -95,10 +98,18 @@ public static class PayoutRegister
 
     private static PayoutRegisterLine Line(Guid fundId, string fundName, Payout p, Instant? asOf)
     {
+        var (claimId, claimReferences) = FundReportProjection.Claims(p.PerClaim);
+        return Line(fundId, fundName, p, claimId, claimReferences, asOf);
+    }
+
+    /// <param name="claimId">The claim when the payout pays one.</param>
+    /// <param name="claimReferences">The claims it pays, references in ordinal order separated by a space.</param>
+    private static PayoutRegisterLine Line(Guid fundId, string fundName, Payout p, Guid? claimId, string claimReferences, Instant? asOf)
+    {
         var settled = p.SettledAt is { } s && (asOf is null || s <= asOf) ? p.SettledAt : null;
         var returned = p.ReturnedAt is { } r && (asOf is null || r <= asOf) ? p.ReturnedAt : null;
         var status = returned is not null ? PayoutStatus.Returned : settled is not null ? PayoutStatus.Settled : PayoutStatus.InTransit;
-        return new PayoutRegisterLine(p.Reference, p.Id, fundId, fundName, p.RoundId, p.ClaimReference, p.ClaimId, p.Amount, status,
+        return new PayoutRegisterLine(p.Reference, p.Id, fundId, fundName, p.RoundId, claimReferences, claimId, p.Amount, status,
             p.IssuedAt, settled, returned, returned is null ? null : p.ReturnReason, p.ReissueOf);
     }
 

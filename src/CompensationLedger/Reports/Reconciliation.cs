@@ -55,7 +55,7 @@ public static class Reconciliation
     /// issued on or before the statement's last day: read through the index on (fund, closed_at_ns), so only payouts still open
     /// at the instant are looked at, whatever the number of payouts settled long ago.
     /// </summary>
-    public static async Task<IReadOnlyList<Payout>> InTransitAsync(IQuerySession session, BankStatementImported statement, Instant asOf, CancellationToken ct)
+    public static async Task<IReadOnlyList<(Payout Payout, string ClaimReferences)>> InTransitAsync(IQuerySession session, BankStatementImported statement, Instant asOf, CancellationToken ct)
     {
         if (statement.Lines.Count == 0) return [];
         var lastDay = statement.Lines.Max(l => l.Line.Date);
@@ -64,22 +64,26 @@ public static class Reconciliation
                    from {session.DocumentStore.Options.DatabaseSchemaName}.{FundReportProjection.PayoutsTable}
                    where fund_id = @fund and (closed_at_ns is null or closed_at_ns > @asOf) and issued_at_ns <= @asOf and issued_at_ns < @dayAfter
                    """;
-        return await ReportSql.ReadAsync(session, sql, r => new Payout(r.GetGuid(0), r.GetString(1), r.GetGuid(2), r.GetGuid(3), r.GetString(4), [],
-                new Money(r.GetDecimal(5), r.GetString(6)), PayoutStatus.InTransit, ReportTime.FromNs(r.GetInt64(7)), "", null, null, null, null, null, null),
+        return await ReportSql.ReadAsync(session, sql, r => (new Payout(r.GetGuid(0), r.GetString(1), r.GetGuid(2), r.IsDBNull(3) ? null : r.GetGuid(3), r.GetString(4), [],
+                new Money(r.GetDecimal(5), r.GetString(6)), PayoutStatus.InTransit, ReportTime.FromNs(r.GetInt64(7)), "", null, null, null, null, null, null), r.GetString(4)),
             ct, ("fund", statement.FundId), ("asOf", ReportTime.Ns(asOf)), ("dayAfter", ReportTime.Ns(lastDay.PlusDays(1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant())));
     }
 
     /// <summary>The reconciliation from the statement and the payouts of its fund (all of them, or only those in transit as of the instant).</summary>
-    public static ReconciliationReport Build(BankStatementImported statement, IEnumerable<Payout> payouts, Instant asOf)
+    public static ReconciliationReport Build(BankStatementImported statement, IEnumerable<Payout> payouts, Instant asOf) =>
+        Build(statement, payouts.Select(p => (p, FundReportProjection.Claims(p.PerClaim).ClaimReferences)), asOf);
+
+    /// <summary>The same, with the claims each payout pays (references in ordinal order separated by a space).</summary>
+    public static ReconciliationReport Build(BankStatementImported statement, IEnumerable<(Payout Payout, string ClaimReferences)> payouts, Instant asOf)
     {
         var seen = statement.Lines.Where(l => l.PayoutId is not null).Select(l => l.PayoutId!.Value).ToHashSet();
         var lastDate = statement.Lines.Count == 0 ? (LocalDate?)null : statement.Lines.Max(l => l.Line.Date);
         var expected = payouts
-            .Where(p => p.IssuedAt <= asOf && lastDate is { } last && p.IssuedAt.InUtc().Date <= last)
-            .Where(p => (p.SettledAt is null || p.SettledAt > asOf) && (p.ReturnedAt is null || p.ReturnedAt > asOf))
-            .Where(p => !seen.Contains(p.Id))
-            .OrderBy(p => p.Reference, StringComparer.Ordinal)
-            .Select(p => new ExpectedPayout(p.Reference, p.Id, p.ClaimReference, p.Amount, p.IssuedAt))
+            .Where(x => x.Payout.IssuedAt <= asOf && lastDate is { } last && x.Payout.IssuedAt.InUtc().Date <= last)
+            .Where(x => (x.Payout.SettledAt is null || x.Payout.SettledAt > asOf) && (x.Payout.ReturnedAt is null || x.Payout.ReturnedAt > asOf))
+            .Where(x => !seen.Contains(x.Payout.Id))
+            .OrderBy(x => x.Payout.Reference, StringComparer.Ordinal)
+            .Select(x => new ExpectedPayout(x.Payout.Reference, x.Payout.Id, x.ClaimReferences, x.Payout.Amount, x.Payout.IssuedAt))
             .ToArray();
         return new ReconciliationReport(statement.StatementId, statement.FundId, statement.ImportedAt, asOf,
             [.. statement.Lines.Where(l => l.Match is StatementMatch.PayoutSettled or StatementMatch.PayoutReturned or StatementMatch.Deposit or StatementMatch.AlreadyRecorded)],

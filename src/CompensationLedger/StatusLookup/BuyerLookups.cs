@@ -79,7 +79,7 @@ public static class BuyerLookups
     {
         var events = await session.Events.FetchStreamAsync(claim.Id, token: ct);
         var fund = await Funds.CoverCaseEndpoint.FundOf(session, claim.CaseId, ct);
-        var payouts = fund?.Payouts.Values.Where(p => p.ClaimId == claim.Id).ToArray() ?? [];
+        var payouts = fund?.Payouts.Values.Where(p => p.Pays(claim.Id)).ToArray() ?? [];
         return BuyerStatus.From(claim, events.Select(e => e.Data), payouts);
     }
 

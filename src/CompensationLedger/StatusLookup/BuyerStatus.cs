@@ -34,7 +34,10 @@ public sealed record MissingInformation(int RequestNumber, IReadOnlyList<string>
 public sealed record BuyerEntitlement(Money Amount, string HowComputed);
 
 /// <summary>One payment to the buyer (filled in by the fund's payouts).</summary>
-public sealed record BuyerPayment(LocalDate Date, Money Amount, string Status, string? WhatToDo);
+/// <param name="Amount">What this payment carries for this claim.</param>
+/// <param name="PaymentTotal">The whole transfer: one payment pays all of a buyer's claims of a round together (equal to <paramref name="Amount"/> for one claim).</param>
+/// <param name="ForClaims">The buyer's claims this one transfer pays, by reference.</param>
+public sealed record BuyerPayment(LocalDate Date, Money Amount, string Status, string? WhatToDo, Money? PaymentTotal = null, IReadOnlyList<string>? ForClaims = null);
 
 /// <summary>One step of the claim's history, told to the buyer.</summary>
 public sealed record TimelineEntry(Instant At, string Title, string Detail);
@@ -45,9 +48,10 @@ public static class BuyerStatus
 
     public static BuyerClaimStatus From(Claim claim, IEnumerable<object> events, IReadOnlyList<Funds.Payout>? payouts = null)
     {
-        payouts ??= [];
+        payouts = (payouts ?? []).Where(p => p.Pays(claim.Id)).ToArray();
+        Money Part(Funds.Payout p) => new(Funds.Fund.Normalised(p.For(claim.Id)), p.Amount.Currency);
         var timeline = events.Select(Describe).Where(e => e is not null).Select(e => e!)
-            .Concat(payouts.SelectMany(PaymentSteps))
+            .Concat(payouts.SelectMany(p => PaymentSteps(p, Part(p))))
             .OrderBy(e => e.At)
             .ToList();
         var entitlement = claim.Entitlement is { } computation ? new BuyerEntitlement(computation.Entitlement, HowComputed(computation)) : null;
@@ -67,27 +71,30 @@ public static class BuyerStatus
             claim.BeneficiaryAccount is { } account ? Cases.AccountNumbers.Mask(account) : null,
             missing,
             entitlement,
-            payouts.Where(p => p.Status == Funds.PayoutStatus.Settled).Select(p => p.Amount).Aggregate(Money.Zero(claim.Policy.FundCurrency), (a, b) => a + b),
-            payouts.OrderBy(p => p.IssuedAt).Select(Payment).ToArray(),
+            payouts.Where(p => p.Status == Funds.PayoutStatus.Settled).Select(Part).Aggregate(Money.Zero(claim.Policy.FundCurrency), (a, b) => a + b),
+            payouts.OrderBy(p => p.IssuedAt).Select(p => Payment(p, Part(p))).ToArray(),
             timeline,
             next);
     }
 
-    private static BuyerPayment Payment(Funds.Payout p) => p.Status switch
+    private static BuyerPayment Payment(Funds.Payout p, Money part) => p.Status switch
     {
-        Funds.PayoutStatus.Settled => new BuyerPayment(p.SettledAt!.Value.InUtc().Date, p.Amount, "paid", null),
-        Funds.PayoutStatus.Returned => new BuyerPayment(p.ReturnedAt!.Value.InUtc().Date, p.Amount, "returned by the bank",
+        Funds.PayoutStatus.Settled => new BuyerPayment(p.SettledAt!.Value.InUtc().Date, part, "paid", null, p.Amount, p.ClaimReferences),
+        Funds.PayoutStatus.Returned => new BuyerPayment(p.ReturnedAt!.Value.InUtc().Date, part, "returned by the bank",
             p.ReissuedAs is null
                 ? "Your bank returned this payment. Contact the fund with your claim reference and your correct bank details; the money is kept for you."
-                : "Your bank returned this payment; it was sent again to the corrected bank details."),
-        _ => new BuyerPayment(p.IssuedAt.InUtc().Date, p.Amount, "on its way", "The payment has been sent; banks usually take a few working days."),
+                : "Your bank returned this payment; it was sent again to the corrected bank details.", p.Amount, p.ClaimReferences),
+        _ => new BuyerPayment(p.IssuedAt.InUtc().Date, part, "on its way", "The payment has been sent; banks usually take a few working days.", p.Amount, p.ClaimReferences),
     };
 
-    private static IEnumerable<TimelineEntry> PaymentSteps(Funds.Payout p)
+    private static IEnumerable<TimelineEntry> PaymentSteps(Funds.Payout p, Money part)
     {
-        yield return new TimelineEntry(p.IssuedAt, "Payment sent", $"{Amount(p.Amount)} was sent to your bank account.");
-        if (p.SettledAt is { } settled) yield return new TimelineEntry(settled, "Payment received by your bank", $"{Amount(p.Amount)} was paid.");
-        if (p.ReturnedAt is { } returned) yield return new TimelineEntry(returned, "Payment returned", $"Your bank returned {Amount(p.Amount)}.");
+        var together = p.ClaimReferences.Count > 1
+            ? $" It is {Amount(part)} for this claim, in one payment of {Amount(p.Amount)} for your claims {string.Join(", ", p.ClaimReferences)}."
+            : "";
+        yield return new TimelineEntry(p.IssuedAt, "Payment sent", $"{Amount(p.Amount)} was sent to your bank account.{together}");
+        if (p.SettledAt is { } settled) yield return new TimelineEntry(settled, "Payment received by your bank", $"{Amount(p.Amount)} was paid.{together}");
+        if (p.ReturnedAt is { } returned) yield return new TimelineEntry(returned, "Payment returned", $"Your bank returned {Amount(p.Amount)}.{together}");
     }
 
     public static string Format(Instant instant) => DeadlinePattern.Format(instant);

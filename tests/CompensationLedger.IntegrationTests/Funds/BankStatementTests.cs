@@ -51,8 +51,9 @@ public sealed class BankStatementTests(LedgerApp app) : IntegrationTest(app)
         (await again.Json()).GetProperty("alreadyImported").GetBoolean().ShouldBeTrue();
         (await App.EventCount()).ShouldBe(events);
 
-        var reissue = await App.Finance().PostJson($"/api/payouts/{bounced.GetProperty("id").GetGuid()}/reissue",
-            new { bankDetails = new { accountHolder = "Bob Buyer", accountNumber = "DE89 3704 0044 0532 0130 00", country = "DE" } });
+        await (await App.Finance().PostJson($"/api/payouts/{bounced.GetProperty("id").GetGuid()}/reissue",
+            new { bankDetails = new { accountHolder = "Bob Buyer", accountNumber = "DE89 3704 0044 0532 0130 00", country = "DE" } })).ShouldBe(202);
+        var reissue = await App.Finance(FundApi.Releaser).PostJson($"/api/payouts/{bounced.GetProperty("id").GetGuid()}/reissue/approval", new { });
         await reissue.ShouldBe(201);
         var reissued = await reissue.Json();
         var reissuedReference = reissued.GetProperty("reference").GetString();

@@ -19,7 +19,7 @@ public sealed class ClaimToPaymentTests(LedgerApp app) : IntegrationTest(app)
         await App.Deposit(fundId, poolId, 10_000.00m, "DEP-1");
 
         var paid = await App.FileForBuyer(caseId, "TT-PAID", 1400.00m);
-        var bounced = await App.FileForBuyer(caseId, "TT-BOUNCED", 2000.00m);
+        var bounced = await App.FileForBuyer(caseId, "TT-BOUNCED", 2000.00m, buyer: "Bob Other");
         foreach (var claim in new[] { paid, bounced })
         {
             await App.Verify(claim.ClaimId);

@@ -21,6 +21,11 @@ public sealed class DemoFundTests(LedgerApp app) : IntegrationTest(app)
 
         var payouts = await (await finance.GetAsync($"/api/payouts?fundId={FairPlayFundDemo.FundId}")).Json();
         payouts.GetProperty("items").EnumerateArray().Select(p => p.GetProperty("status").GetString()).ShouldContain("settled");
+        // Daniel Okafor filed claims 1 and 10: one transfer pays both.
+        var daniel = payouts.GetProperty("items").EnumerateArray()
+            .Where(p => p.GetProperty("claims").EnumerateArray().Any(l => l.GetProperty("claimId").GetGuid() == PutianDemoClaims.ClaimId(1))).ToList();
+        daniel.ShouldHaveSingleItem().GetProperty("claims").EnumerateArray().Select(l => l.GetProperty("claimId").GetGuid()).Distinct()
+            .ShouldBe([PutianDemoClaims.ClaimId(1), PutianDemoClaims.ClaimId(10)]);
 
         var report = await (await finance.GetAsync($"/api/reports/paid-vs-lost?caseId={PutianDemo.CaseId}&groupBy=platform")).Json();
         report.GetProperty("total").GetProperty("paid").GetProperty("amount").GetDecimal().ShouldBeGreaterThan(0m);

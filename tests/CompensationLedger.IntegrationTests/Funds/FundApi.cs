@@ -13,9 +13,10 @@ public static class FundApi
     public const string Preparer = "fiona";
     public const string Releaser = "frank";
 
-    public static object Policy(string currency = "USD", string effectiveFrom = "2011-02-21", decimal minimum = 0m, bool backs = false) => new
+    public static object Policy(string currency = "USD", string effectiveFrom = "2011-02-21", decimal minimum = 0m, bool backs = false, decimal? capPerBuyer = null) => new
     {
         effectiveFrom,
+        capPerBuyer = capPerBuyer is { } cap ? new { amount = cap, currency } : null,
         coverageRatio = 0.70m,
         capPerClaim = new { amount = currency == "JPY" ? 100_000m : 1_000.00m, currency },
         minimumPayment = new { amount = minimum, currency },
@@ -25,13 +26,13 @@ public static class FundApi
         generalPoolBacksPerpetratorPools = backs,
     };
 
-    public static object FairPlayFund(string currency = "USD", decimal minimum = 0m, bool backs = false) => new
+    public static object FairPlayFund(string currency = "USD", decimal minimum = 0m, bool backs = false, decimal? capPerBuyer = null) => new
     {
         name = "Fair Play Fund",
         sponsor = "Alibaba.com",
         currency,
         eligiblePlatforms = new[] { "Alibaba.com" },
-        policy = Policy(currency, minimum: minimum, backs: backs),
+        policy = Policy(currency, minimum: minimum, backs: backs, capPerBuyer: capPerBuyer),
     };
 
     public static HttpClient Finance(this LedgerApp app, string name = Preparer) => app.Client(name, Roles.Finance);
@@ -58,11 +59,14 @@ public static class FundApi
     }
 
     /// <summary>What the claims feature will do on approval: send RecordEntitlement.</summary>
-    public static async Task<Guid> Entitle(this LedgerApp app, Guid fundId, int n, decimal amount, string supplier = "someone", Guid? caseId = null, string currency = "USD")
+    /// <param name="buyer">The buyer's key; null: the claim is paid on its own.</param>
+    public static async Task<Guid> Entitle(this LedgerApp app, Guid fundId, int n, decimal amount, string supplier = "someone", Guid? caseId = null, string currency = "USD",
+        string? buyer = null)
     {
         var claimId = Guid.CreateVersion7();
-        await app.Host.Services.GetRequiredService<IMessageBus>().InvokeAsync(new RecordEntitlement(fundId, claimId, $"CL-2011-{n:D6}",
-            caseId ?? Guid.Empty, "Alibaba.com", supplier, "GB", Money.Of(amount, currency), "claims.approver"));
+        // A batch of one, handled now (RecordEntitlement is handled in batches; see RecordEntitlementHandler).
+        await app.Host.Services.GetRequiredService<IMessageBus>().InvokeAsync(new[] { new RecordEntitlement(fundId, claimId, $"CL-2011-{n:D6}",
+            caseId ?? Guid.Empty, "Alibaba.com", supplier, "GB", Money.Of(amount, currency), "claims.approver", buyer) });
         return claimId;
     }
 

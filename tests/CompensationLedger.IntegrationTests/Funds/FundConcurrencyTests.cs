@@ -109,12 +109,46 @@ public sealed class FundConcurrencyTests(LedgerApp app) : IntegrationTest(app)
         // Twenty approvals at once, each sent twice: the seam retries on a concurrent change and ignores a repeat.
         var claims = Enumerable.Range(1, 20).Select(n => (n, id: Guid.CreateVersion7())).ToList();
         var bus = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Wolverine.IMessageBus>(App.Host.Services);
-        await Task.WhenAll(claims.Concat(claims).Select(c => bus.InvokeAsync(new CompensationLedger.Funds.RecordEntitlement(fundId, c.id, $"CL-2011-{c.n:D6}",
-            Guid.Empty, "Alibaba.com", "someone", "GB", Money.Of(100m + c.n, "USD"), "claims.approver"))));
+        await Task.WhenAll(claims.Concat(claims).Select(c => bus.InvokeAsync(new[] { new CompensationLedger.Funds.RecordEntitlement(fundId, c.id, $"CL-2011-{c.n:D6}",
+            Guid.Empty, "Alibaba.com", "someone", "GB", Money.Of(100m + c.n, "USD"), "claims.approver") })));
 
         var fund = await App.GetFund(fundId);
         fund.GetProperty("entitlements").GetProperty("claims").GetInt32().ShouldBe(20);
         fund.GetProperty("entitlements").Amount("entitled").ShouldBe(20 * 100m + 210m);
         (await EventsOfType<CompensationLedger.Funds.EntitlementRecorded>()).ShouldBe(20);
+    }
+
+    [Fact]
+    public async Task three_hundred_approvals_for_two_funds_are_recorded_once_each_in_batches_with_one_refused_alone()
+    {
+        var fundA = await App.EstablishFund();
+        var fundB = await App.EstablishFund();
+        var claims = Enumerable.Range(1, 300).Select(n => (n, id: Guid.CreateVersion7(), fund: n % 3 == 0 ? fundB : fundA)).ToList();
+        var bus = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Wolverine.IMessageBus>(App.Host.Services);
+        CompensationLedger.Funds.RecordEntitlement Owed((int n, Guid id, Guid fund) c, string currency = "USD") =>
+            new(c.fund, c.id, $"CL-2011-{c.n:D6}", Guid.Empty, "Alibaba.com", "someone", "GB", Money.Of(100m + c.n, currency), "claims.approver", $"buyer:{c.n % 50}");
+
+        // As approvals do: messages on the durable local queue (here all at once, and each twice), plus one the fund must refuse.
+        var wrongCurrency = (n: 999, id: Guid.CreateVersion7(), fund: fundA);
+        await Task.WhenAll(claims.Concat(claims).Select(c => bus.PublishAsync(Owed(c)).AsTask()).Append(bus.PublishAsync(Owed(wrongCurrency, "EUR")).AsTask()));
+
+        for (var attempt = 0; attempt < 300; attempt++)
+        {
+            if (await EventsOfType<CompensationLedger.Funds.EntitlementRecorded>() >= 300) break;
+            await Task.Delay(100);
+        }
+        await Task.Delay(500);
+        (await EventsOfType<CompensationLedger.Funds.EntitlementRecorded>()).ShouldBe(300);
+        var a = (await App.GetFund(fundA)).GetProperty("entitlements");
+        var b = (await App.GetFund(fundB)).GetProperty("entitlements");
+        a.GetProperty("claims").GetInt32().ShouldBe(200);
+        b.GetProperty("claims").GetInt32().ShouldBe(100);
+        (a.Amount("entitled") + b.Amount("entitled")).ShouldBe(claims.Sum(c => 100m + c.n));
+
+        // Batched: far fewer appends to the fund streams than approvals (each append is one new stream version per event,
+        // so count the transactions instead: the events of one append share their transaction's timestamp).
+        await using var session = App.Store.QuerySession();
+        var recorded = (await session.Events.QueryAllRawEvents().ToListAsync()).Where(e => e.Data is CompensationLedger.Funds.EntitlementRecorded).ToList();
+        recorded.Select(e => e.Timestamp).Distinct().Count().ShouldBeLessThan(150);
     }
 }

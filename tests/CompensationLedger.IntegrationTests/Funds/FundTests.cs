@@ -186,8 +186,10 @@ public sealed class FundTests(LedgerApp app) : IntegrationTest(app)
         pool.Amount("inTransit").ShouldBe(0m);
         pool.Amount("available").ShouldBe(4_020m);
 
-        var reissue = await App.Finance().PostJson($"/api/payouts/{second}/reissue",
+        var prepared = await App.Finance().PostJson($"/api/payouts/{second}/reissue",
             new { bankDetails = new { accountHolder = "Ann Buyer", accountNumber = "GB29 NWBK 6016 1331 9268 19", bankName = "NatWest" } });
+        await prepared.ShouldBe(202);
+        var reissue = await App.Finance(FundApi.Releaser).PostJson($"/api/payouts/{second}/reissue/approval", new { });
         await reissue.ShouldBe(201);
         var reissued = await reissue.Json();
         reissued.GetProperty("reissueOf").GetGuid().ShouldBe(second);

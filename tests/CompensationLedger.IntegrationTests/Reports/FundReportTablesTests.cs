@@ -142,14 +142,16 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
         await Decide(t0 + Duration.FromMilliseconds(2), (f, now) => PrepareRoundEndpoint.Decide(f, Guid.CreateVersion7(), "fiona", now));
         await Decide(t0 + Duration.FromMilliseconds(2) + ns, (f, now) =>
             ReleaseRoundEndpoint.Decide(f, f.Rounds.Values.Single(r => r.Status == RoundStatus.Prepared).Id, Guid.CreateVersion7, "frank", now));
-        Payout PayoutOf(Fund f, string claim) => f.Payouts.Values.Where(p => p.ClaimReference == claim).OrderBy(p => p.IssuedAt).Last();
+        Payout PayoutOf(Fund f, string claim) => f.Payouts.Values.Where(p => p.ClaimReferences.Contains(claim)).OrderBy(p => p.IssuedAt).Last();
 
         // Settled and returned in the same second, half a second apart; the returned one reissued the next day.
         await Decide(t0 + Duration.FromSeconds(1), (f, now) => SettlePayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000001").Id, new RecordPayoutSettlement("BANK-1"), "frank", now));
         await Decide(t0 + Duration.FromMilliseconds(1_500), (f, now) =>
             ReturnPayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id, new RecordPayoutReturn("account closed"), "frank", now));
-        await Decide(t0 + Duration.FromDays(1), (f, now) => ReissuePayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id, Guid.CreateVersion7(),
+        await Decide(t0 + Duration.FromDays(1), (f, now) => ReissuePayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id,
             new ReissuePayout(new BankDetails("Buyer Two", "GB29NWBK60161331926819")), "fiona", now));
+        await Decide(t0 + Duration.FromDays(1) + Duration.FromMilliseconds(250), (f, now) =>
+            ApproveReissueEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id, Guid.CreateVersion7(), "frank", now));
 
         // The bank statement settles the reissued payout, shows the third with another amount and a fee nobody booked.
         string statementId = "";

@@ -10,9 +10,9 @@ public sealed record BuyerCredentials(Guid ClaimId, string Reference, string Acc
 public static class BuyerApi
 {
     public static async Task<BuyerCredentials> FileForBuyer(this LedgerApp app, Guid caseId, string paymentReference = "TT-2011-0042", decimal amount = 1400.00m,
-        string platform = "Alibaba.com", string supplier = ClaimApi.FlaggedSupplier)
+        string platform = "Alibaba.com", string supplier = ClaimApi.FlaggedSupplier, string buyer = "Jane Buyer")
     {
-        var filed = await app.FileClaim(ClaimApi.Filing(caseId, paymentReference, amount, platform: platform, supplier: supplier));
+        var filed = await app.FileClaim(ClaimApi.Filing(caseId, paymentReference, amount, platform: platform, supplier: supplier, buyer: buyer));
         return new BuyerCredentials(filed.GetProperty("id").GetGuid(), filed.GetProperty("reference").GetString()!, filed.GetProperty("accessCode").GetString()!);
     }
 

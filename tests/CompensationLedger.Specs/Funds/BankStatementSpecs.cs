@@ -31,7 +31,7 @@ public sealed class BankStatementSpecs
         return fund;
     }
 
-    private static Payout Payout(Fund fund, string claim) => fund.Payouts.Values.Single(p => p.ClaimReference == claim);
+    private static Payout Payout(Fund fund, string claim) => fund.Payouts.Values.Single(p => p.ClaimReferences.SequenceEqual([claim]));
 
     [Fact]
     public void debits_settle_credits_return_and_what_does_not_match_is_reported()
@@ -56,8 +56,8 @@ public sealed class BankStatementSpecs
         imported.Lines.Select(l => l.Match).ShouldBe([StatementMatch.PayoutSettled, StatementMatch.PayoutReturned, StatementMatch.AmountMismatch,
             StatementMatch.Deposit, StatementMatch.Unmatched]);
         decision.Events.Skip(1).ShouldBeFacts(
-            new PayoutSettled(FundId, p1.Id, p1.ClaimId, p1.Lines, p1.Reference, "fiona", Now),
-            new PayoutReturned(FundId, p2.Id, p2.ClaimId, p2.Lines, "Returned by the bank (statement line 3, 2011-06-09).", "fiona", Now));
+            new PayoutSettled(FundId, p1.Id, null, p1.Lines, p1.Reference, "fiona", Now, p1.PerClaim),
+            new PayoutReturned(FundId, p2.Id, null, p2.Lines, "Returned by the bank (statement line 3, 2011-06-09).", "fiona", Now, p2.PerClaim));
 
         var after = decision.Events.Aggregate(fund, (s, e) => Fund.Fold(s, e)!);
         after.Pools[General].Settled.ShouldBe(980m);

@@ -35,8 +35,8 @@ public sealed class FundSpecs
     private static PoolDeposited Deposit(Guid pool, decimal amount, string reference, string currency = "USD") =>
         new(FundId, pool, Money.Of(amount, currency), reference, new LocalDate(2011, 5, 30), "fiona", Now);
 
-    private static EntitlementRecorded Entitled(int n, decimal amount, string supplier = "other", string currency = "USD") =>
-        new(FundId, Claim(n), Ref(n), CaseId, "Alibaba.com", supplier, "GB", Money.Of(amount, currency), "claims", Now);
+    private static EntitlementRecorded Entitled(int n, decimal amount, string supplier = "other", string currency = "USD", string? buyer = null) =>
+        new(FundId, Claim(n), Ref(n), CaseId, "Alibaba.com", supplier, "GB", Money.Of(amount, currency), "claims", Now, buyer ?? $"buyer:{n}");
 
     private static Fund Given(params object[] events) => Fund.Replay(events);
 
@@ -110,7 +110,7 @@ public sealed class FundSpecs
     }
 
     [Fact]
-    public void a_round_is_released_by_another_finance_user_as_one_payout_per_claim()
+    public void a_round_is_released_by_another_finance_user_as_one_payout_per_buyer()
     {
         var fund = Given(Established(), GeneralPool, Deposit(General, 1_000m, "DEP-1"), Entitled(1, 600m), Entitled(2, 400m));
         fund = Then(fund, Prepare(fund, Round1, by: "fiona"));
@@ -121,7 +121,8 @@ public sealed class FundSpecs
 
         var released = Release(fund, Round1, by: "frank");
         var payouts = released.Events.ShouldHaveSingleItem().ShouldBeOfType<RoundReleased>().Payouts;
-        payouts.Select(p => (p.ClaimId, p.Amount)).ShouldBe([(Claim(1), Usd(600m)), (Claim(2), Usd(400m))]);
+        payouts.Select(p => (p.ClaimLines!.Single().ClaimId, p.Amount)).ShouldBe([(Claim(1), Usd(600m)), (Claim(2), Usd(400m))]);
+        payouts.Select(p => p.BuyerKey).ShouldBe(["buyer:1", "buyer:2"]);
         payouts.Select(p => p.Reference).Distinct().Count().ShouldBe(2);
         payouts[0].Reference.ShouldBe($"PO-{ReleaseRoundEndpoint.FundCode(FundId)}-001-00001");
 
@@ -144,14 +145,20 @@ public sealed class FundSpecs
         fund.Entitlements[Claim(1)].StillOwed.ShouldBe(600m);
 
         var reissueId = Guid.Parse("0195a2c0-0000-7000-8000-0000000e0001");
-        var reissue = ReissuePayoutEndpoint.Decide(fund, payout.Id, reissueId, new ReissuePayout(new BankDetails("Ann Buyer", "GB29 NWBK 6016 1331 9268 19", "NatWest")), "fiona", Now);
-        reissue.Events.ShouldBeFacts(new PayoutReissued(FundId, payout.Id, reissueId, payout.Reference + "-R1", Claim(1), Ref(1),
-            [new PoolAmount(General, Usd(600m))], Usd(600m), new BankDetails("Ann Buyer", "GB29NWBK60161331926819", "NatWest"), "fiona", Now));
+        var prepared = ReissuePayoutEndpoint.Decide(fund, payout.Id, new ReissuePayout(new BankDetails("Ann Buyer", "GB29 NWBK 6016 1331 9268 19", "NatWest")), "fiona", Now);
+        prepared.Events.ShouldBeFacts(new PayoutReissuePrepared(FundId, payout.Id, new BankDetails("Ann Buyer", "GB29NWBK60161331926819", "NatWest"), "fiona", Now));
+        fund = Then(fund, prepared);
+        fund.Pools[General].Available.ShouldBe(1_000m);
+
+        var reissue = ApproveReissueEndpoint.Decide(fund, payout.Id, reissueId, "frank", Now);
+        reissue.Events.ShouldBeFacts(new PayoutReissued(FundId, payout.Id, reissueId, payout.Reference + "-R1", null, null,
+            [new PoolAmount(General, Usd(600m))], Usd(600m), new BankDetails("Ann Buyer", "GB29NWBK60161331926819", "NatWest"), "frank", Now,
+            [new PayoutLine(Claim(1), Ref(1), General, Usd(600m))], "buyer:1", "fiona"));
 
         fund = Then(fund, reissue);
         fund.Pools[General].InTransit.ShouldBe(600m);
         fund.Pools[General].Available.ShouldBe(400m);
-        ReissuePayoutEndpoint.Decide(fund, payout.Id, Guid.NewGuid(), new ReissuePayout(new BankDetails("A", "123456")), "fiona", Now)
+        ReissuePayoutEndpoint.Decide(fund, payout.Id, new ReissuePayout(new BankDetails("A", "123456")), "fiona", Now)
             .Refusal!.Code.ShouldBe("payout-already-reissued");
 
         fund = Then(fund, SettlePayoutEndpoint.Decide(fund, reissueId, new RecordPayoutSettlement("BANK-1"), "fiona", Now));
@@ -169,7 +176,7 @@ public sealed class FundSpecs
         fund = Then(fund, ReturnPayoutEndpoint.Decide(fund, payout.Id, new RecordPayoutReturn("bounced"), "fiona", Now));
         fund = Then(fund, Prepare(fund, Round2));
 
-        ReissuePayoutEndpoint.Decide(fund, payout.Id, Guid.NewGuid(), new ReissuePayout(new BankDetails("A", "123456")), "fiona", Now)
+        ReissuePayoutEndpoint.Decide(fund, payout.Id, new ReissuePayout(new BankDetails("A", "123456")), "fiona", Now)
             .Refusal!.Code.ShouldBe("claim-not-owed");
     }
 
@@ -199,7 +206,7 @@ public sealed class FundSpecs
 
         var fund = Then(Given([Established(backs: true), .. history]), backed);
         fund = Then(fund, Release(fund, Round1));
-        var payout = fund.Payouts.Values.Single(p => p.ClaimId == Claim(1));
+        var payout = fund.Payouts.Values.Single(p => p.Pays(Claim(1)));
         payout.Amount.ShouldBe(Usd(1_000m));
         payout.Lines.ShouldBe([new PoolAmount(Xinda, Usd(200m)), new PoolAmount(General, Usd(800m))]);
         fund.Pools[Xinda].Available.ShouldBe(0m);

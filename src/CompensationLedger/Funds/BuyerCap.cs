@@ -1,0 +1,42 @@
+namespace CompensationLedger.Funds;
+
+/// <summary>
+/// The policy's optional cap per buyer: the most one buyer is paid in total, over all their claims, rounds and reissues.
+/// <para>
+/// Applied where money is committed (a round's allocations, a reissue's approval), not when an entitlement is recorded.
+/// Why: the rule is about what a buyer is paid, and at commitment the fund sees, at one stream version, everything already
+/// set aside, in transit or settled for the buyer, so the check cannot race; it does not depend on the order in which a
+/// buyer's claims happened to be approved (each entitlement stays what the policy gives the claim, as its determination
+/// letter says); and a returned payout frees the room it used. The cap is the one in the policy in force at the
+/// commitment (as the minimum payment is): a later, lower cap pays a buyer nothing more, it never claws back.
+/// </para>
+/// </summary>
+public static class BuyerCap
+{
+    /// <summary>What the buyer (<paramref name="payee"/>) may still be committed under the cap; null when the policy has no cap per buyer.</summary>
+    public static decimal? Room(Fund fund, string payee, PolicyVersion? policy) =>
+        policy?.CapPerBuyer is { } cap
+            ? Math.Max(0m, cap.Amount - fund.Entitlements.Values.Where(e => e.Payee == payee).Sum(e => e.Committed))
+            : null;
+
+    /// <summary>
+    /// What each claim still owed may receive in a round under the cap: each buyer's room goes to their claims in claim
+    /// reference order (filing order: the earliest claim first), so the split is the same whatever order the claims were
+    /// approved in. Claims left with nothing are dropped.
+    /// </summary>
+    public static IReadOnlyList<(Entitlement Claim, decimal Owed)> Owed(Fund fund, PolicyVersion policy)
+    {
+        var owed = new List<(Entitlement, decimal)>();
+        foreach (var buyer in fund.Entitlements.Values.Where(e => e.StillOwed > 0m).GroupBy(e => e.Payee))
+        {
+            var room = Room(fund, buyer.Key, policy);
+            foreach (var claim in buyer.OrderBy(e => e.ClaimReference, StringComparer.Ordinal).ThenBy(e => e.ClaimId))
+            {
+                var share = room is { } left ? Math.Min(claim.StillOwed, left) : claim.StillOwed;
+                if (room is not null) room -= share;
+                if (share > 0m) owed.Add((claim, share));
+            }
+        }
+        return owed;
+    }
+}
