@@ -171,7 +171,11 @@ public static class FileClaimEndpoint
         var fraudCase = await fraudCaseRead;
         if (fraudCase is null) return Problems.NotFound("Fraud case", command.CaseId).ToResult();
         var existing = (await existingRead).FirstOrDefault();
-        var reference = existing is null ? ClaimReferences.Format(now.InUtc().Year, (await numberRead).Single().Number) : "";
+        // No number with no match seen: a duplicate committed between the batch's statements; take one as before and let
+        // the fingerprint's key refuse the save, as for any filing racing a duplicate.
+        var reference = existing is null
+            ? ClaimReferences.Format(now.InUtc().Year, (await numberRead).FirstOrDefault()?.Number ?? await ClaimReferences.NextNumberAsync(store, ct))
+            : "";
         var terms = ClaimPolicies.For(await fundRead, policy, now);
         var decision = Decide(claimId, reference, command, fraudCase, terms, existing, user.StaffName(), now);
         if (decision.Refusal is { } refusal) return refusal.ToProblem().ToResult();
