@@ -55,6 +55,20 @@ public static class ClaimReferences
         return (long)(await next.ExecuteScalarAsync(ct))!;
     }
 
+    /// <summary>
+    /// A filing's number as a query for a Marten batch (parameters: the case id, the filing's fingerprint ids): one row
+    /// (a <see cref="ReferenceNumber"/>) with the next number when the case exists and no fingerprint is taken, no row (and
+    /// no number used) otherwise.
+    /// </summary>
+    public static string NextNumberUnlessTakenSql(IDocumentStore store) =>
+        $"select jsonb_build_object('number', nextval('{store.Options.DatabaseSchemaName}.{SequenceName}')) where exists (select 1 from {TableOf<Cases.FraudCase>(store)} where id = ?)"
+        + $" and not exists (select 1 from {TableOf<ClaimFingerprint>(store)} where id = any(?))";
+
+    /// <summary>A number from the sequence, as a batched query returns it.</summary>
+    public sealed record ReferenceNumber(long Number);
+
+    private static string TableOf<T>(IDocumentStore store) => store.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
+
     /// <summary><paramref name="count"/> numbers in one round trip, for a batch of filings (an import).</summary>
     public static async Task<long[]> NextNumbersAsync(IDocumentStore store, int count, CancellationToken ct)
     {

@@ -154,16 +154,29 @@ public static class FileClaimEndpoint
     public static async Task<IResult> Post(FileClaim command, IDocumentSession session, IDocumentStore store, ClaimPolicySettings policy,
         ClaimsPrincipal user, IClock clock, HttpResponse response, CancellationToken ct)
     {
-        var fraudCase = await session.LoadAsync<FraudCase>(command.CaseId, ct);
-        if (fraudCase is null) return Problems.NotFound("Fraud case", command.CaseId).ToResult();
-
         var claimId = Guid.CreateVersion7();
         var now = clock.GetCurrentInstant();
         var fingerprintIds = Fingerprints(command, claimId, "").Select(f => f.Id).ToArray();
-        var existing = (await session.LoadManyAsync<ClaimFingerprint>(ct, fingerprintIds)).FirstOrDefault();
-        var reference = existing is null ? ClaimReferences.Format(now.InUtc().Year, await ClaimReferences.NextNumberAsync(store, ct)) : "";
 
-        var terms = await ClaimPolicies.ForCase(session, command.CaseId, policy, now, ct);
+        // Everything the decision reads, in one round trip (issue #7: four separate reads, one on a connection of its own,
+        // were most of a filing's round trips). A reference number is taken, as before, only when the case exists and
+        // no fingerprint matches; gaps from later refusals are harmless.
+        var reads = session.CreateBatchQuery();
+        var fraudCaseRead = reads.Load<FraudCase>(command.CaseId);
+        var existingRead = reads.LoadMany<ClaimFingerprint>().ById(fingerprintIds);
+        var fundRead = reads.Query<Funds.Fund>().Where(f => f.CoveredCases.Contains(command.CaseId)).FirstOrDefault(); // as CoverCaseEndpoint.FundOf
+        var numberRead = reads.Query<ClaimReferences.ReferenceNumber>(ClaimReferences.NextNumberUnlessTakenSql(store), command.CaseId, fingerprintIds);
+        await reads.Execute(ct);
+
+        var fraudCase = await fraudCaseRead;
+        if (fraudCase is null) return Problems.NotFound("Fraud case", command.CaseId).ToResult();
+        var existing = (await existingRead).FirstOrDefault();
+        // No number with no match seen: a duplicate committed between the batch's statements; take one as before and let
+        // the fingerprint's key refuse the save, as for any filing racing a duplicate.
+        var reference = existing is null
+            ? ClaimReferences.Format(now.InUtc().Year, (await numberRead).FirstOrDefault()?.Number ?? await ClaimReferences.NextNumberAsync(store, ct))
+            : "";
+        var terms = ClaimPolicies.For(await fundRead, policy, now);
         var decision = Decide(claimId, reference, command, fraudCase, terms, existing, user.StaffName(), now);
         if (decision.Refusal is { } refusal) return refusal.ToProblem().ToResult();
 

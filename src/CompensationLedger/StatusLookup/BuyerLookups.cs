@@ -62,8 +62,14 @@ public static class BuyerLookups
 
     private static async Task<Claim?> Authenticate(IQuerySession session, LookupGuard guard, string reference, string accessCode, CancellationToken ct)
     {
+        // The access row and the claim in one round trip (both by their unique reference); the claim is used only when the code matches.
         var canonical = reference.Trim().ToUpperInvariant();
-        var access = await session.Query<ClaimAccess>().Where(a => a.Reference == canonical).FirstOrDefaultAsync(ct);
+        var reads = session.CreateBatchQuery();
+        var accessRead = reads.Query<ClaimAccess>().Where(a => a.Reference == canonical).FirstOrDefault();
+        var claimRead = reads.Query<Claim>().Where(c => c.Reference == canonical).FirstOrDefault();
+        await reads.Execute(ct);
+        var access = await accessRead;
+
         var expected = access is null ? StandIn : Convert.FromHexString(access.CodeHash);
         var given = Convert.FromHexString(AccessCodes.Hash(accessCode));
         if (!CryptographicOperations.FixedTimeEquals(expected, given) || access is null)
@@ -72,13 +78,18 @@ public static class BuyerLookups
             return null;
         }
         guard.Succeeded(reference);
-        return await session.LoadAsync<Claim>(access.Id, ct);
+        return await claimRead is { } claim && claim.Id == access.Id ? claim : await session.LoadAsync<Claim>(access.Id, ct);
     }
 
     private static async Task<BuyerClaimStatus> StatusOf(IQuerySession session, Claim claim, CancellationToken ct)
     {
-        var events = await session.Events.FetchStreamAsync(claim.Id, token: ct);
-        var fund = await Funds.CoverCaseEndpoint.FundOf(session, claim.CaseId, ct);
+        // The claim's events and the fund covering its case (as CoverCaseEndpoint.FundOf) in one round trip.
+        var reads = session.CreateBatchQuery();
+        var eventsRead = reads.Events.FetchStream(claim.Id);
+        var fundRead = reads.Query<Funds.Fund>().Where(f => f.CoveredCases.Contains(claim.CaseId)).FirstOrDefault();
+        await reads.Execute(ct);
+        var events = await eventsRead;
+        var fund = await fundRead;
         var payouts = fund?.Payouts.Values.Where(p => p.Pays(claim.Id)).ToArray() ?? [];
         return BuyerStatus.From(claim, events.Select(e => e.Data), payouts);
     }
