@@ -28,7 +28,7 @@ public static class LargeLedger
 
     public sealed record Shape(int Funds, int CasesPerFund, int ClaimsPerBatch);
 
-    public sealed record Generated(long Events, int Claims, IReadOnlyList<Guid> FundIds, IReadOnlyList<Guid> CaseIds, string LastStatementId, Guid LastStatementFund, TimeSpan Took);
+    public sealed record Generated(long Events, long Claims, IReadOnlyList<Guid> FundIds, IReadOnlyList<Guid> CaseIds, string LastStatementId, Guid LastStatementFund, TimeSpan Took);
 
     private sealed class FundState(Fund fund, List<(FraudCase Case, Guid PerpetratorPool)> cases)
     {
@@ -37,12 +37,12 @@ public static class LargeLedger
         public int Batches { get; set; }
     }
 
-    public static async Task<Generated> GenerateAsync(IDocumentStore store, long target, Shape shape, Action<string> log)
+    public static async Task<Generated> GenerateAsync(IDocumentStore store, long target, TimeSpan budget, Shape shape, Action<string> log)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var start = Instant.FromUtc(2025, 1, 6, 9, 0);
         long events = 0;
-        var claims = 0;
+        long claims = 0;
         var funds = new List<FundState>();
         var configured = new ClaimPolicySettings();
 
@@ -95,14 +95,17 @@ public static class LargeLedger
             funds.Add(new FundState(fund, cases));
         }
 
+        // One writer per fund, concurrently (a fund's batches depend on its own state only), until the target or the budget.
         var lastStatement = "";
         var lastStatementFund = Guid.Empty;
-        var batch = 0;
-        while (events < target)
+        var batches = 0;
+        await Task.WhenAll(funds.Select(state => Task.Run(async () =>
         {
-            var state = funds[batch % funds.Count];
-            var week = batch / funds.Count;
-            var at = start + Duration.FromDays(7 * (week + 1));
+        while (Interlocked.Read(ref events) < target && clock.Elapsed < budget)
+        {
+            var batch = Interlocked.Increment(ref batches);
+            var at = start + Duration.FromDays(7 * (state.Batches + 1));
+            var first = Interlocked.Add(ref claims, shape.ClaimsPerBatch) - shape.ClaimsPerBatch;
             var fund = state.Fund;
             var fundEvents = new List<object>();
             void Apply(Decision decision)
@@ -119,7 +122,7 @@ public static class LargeLedger
             var terms = ClaimPolicies.For(fund, configured, at);
             for (var i = 0; i < shape.ClaimsPerBatch; i++)
             {
-                var n = claims++;
+                var n = (int)(first + i);
                 var (fraudCase, _) = state.Cases[n % state.Cases.Count];
                 var supplier = fraudCase.SupplierAccounts[n % fraudCase.SupplierAccounts.Count];
                 var paid = at.InUtc().Date.PlusDays(-(5 + n % 60));
@@ -153,7 +156,7 @@ public static class LargeLedger
                 }
                 // Record started the claim's stream with its filing (and stored the buyer, access hash and fingerprints).
                 if (claimEvents.Count > 0) session.Events.Append(claimId, claimEvents);
-                events += 1 + claimEvents.Count;
+                Interlocked.Add(ref events, 1 + claimEvents.Count);
             }
 
             // Finance: refill one perpetrator pool, prepare and release a round, import the bank's statement of it.
@@ -169,17 +172,17 @@ public static class LargeLedger
                 .Append(new StatementLine(payouts.Count + 2, valueDate, $"BANK-FEE-{batch}", Money.Of(25m, "USD"), StatementDirection.Debit))
                 .ToList();
             Apply(ImportBankStatementEndpoint.Decide(fund, lines, Preparer, at + Duration.FromDays(4)));
-            lastStatement = ImportBankStatementEndpoint.StatementId(lines);
-            lastStatementFund = fund.Id;
+            var statementId = ImportBankStatementEndpoint.StatementId(lines);
 
             session.Events.Append(fund.Id, fundEvents);
-            events += fundEvents.Count;
             await session.SaveChangesAsync();
+            Interlocked.Add(ref events, fundEvents.Count);
+            lock (funds) (lastStatement, lastStatementFund) = (statementId, fund.Id);
             state.Fund = fund;
             state.Batches++;
-            batch++;
-            if (batch % 10 == 0) log($"bench: generated {events:N0} events, {claims:N0} claims ({clock.Elapsed.TotalSeconds:0} s)");
+            if (batch % 10 == 0) log($"bench: generated {Interlocked.Read(ref events):N0} events, {claims:N0} claims ({clock.Elapsed.TotalSeconds:0} s)");
         }
+        })));
         return new Generated(events, claims, funds.Select(f => f.Fund.Id).ToArray(), funds.SelectMany(f => f.Cases.Select(c => c.Case.Id)).ToArray(),
             lastStatement, lastStatementFund, clock.Elapsed);
     }

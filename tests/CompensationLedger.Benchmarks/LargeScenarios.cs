@@ -24,47 +24,61 @@ namespace CompensationLedger.Benchmarks;
 /// </summary>
 public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measurement> results, List<string> notes, Dictionary<string, double> peakRss, Action<string> log)
 {
-    public async Task RunAsync(long targetEvents, LargeLedger.Shape shape, int reportSamples, TimeSpan reportBudget, string key, string issuer)
+    public sealed record Budgets(TimeSpan Generation, TimeSpan Rebuild, int ReportSamples, TimeSpan PerReport);
+
+    public async Task RunAsync(long targetEvents, LargeLedger.Shape shape, Budgets budgets, string key, string issuer)
     {
         await cluster.EnsureDatabaseAsync("ledger_large");
         var db = cluster.ConnectionString("ledger_large");
 
-        JasperFxEnvironment.AutoStartHost = true;
-        // The service's content root is this build output (its appsettings.json is copied here), as for the service process.
-        Environment.SetEnvironmentVariable("ASPNETCORE_TEST_CONTENTROOT_COMPENSATIONLEDGER", AppContext.BaseDirectory);
         LargeLedger.Generated data;
-        var host = await AlbaHost.For<CompensationLedger.Funds.Fund>(builder =>
+        long stored;
+        await using (var host = await InProcessService(db, key, issuer))
         {
-            builder.UseEnvironment("Testing");
-            builder.UseSetting("ConnectionStrings:Ledger", db);
-            builder.UseSetting("Auth:SigningKey", key);
-            builder.UseSetting("Auth:Issuer", issuer);
-            builder.UseSetting("Ledger:SeedDemo", "false");
-            builder.UseSetting("Logging:LogLevel:Default", "Warning");
-        });
-        await using (host)
-        {
-            var store = host.Services.GetRequiredService<IDocumentStore>();
-            log($"bench: generating a ledger of ~{targetEvents:N0} events with Marten (in process)");
-            data = await LargeLedger.GenerateAsync(store, targetEvents, shape, log);
-            var stored = await Scalar<long>(db, $"select count(*) from {LedgerSetup.Schema}.mt_events");
+            log($"bench: generating a ledger of ~{targetEvents:N0} events with Marten (in process, at most {budgets.Generation.TotalSeconds:0} s)");
+            data = await LargeLedger.GenerateAsync(host.Services.GetRequiredService<IDocumentStore>(), targetEvents, budgets.Generation, shape, log);
+            stored = await Scalar<long>(db, $"select count(*) from {LedgerSetup.Schema}.mt_events");
             var mix = await EventMix(db);
             notes.Add(string.Create(CultureInfo.InvariantCulture,
-                $"Large ledger: {stored:N0} events ({data.Claims:N0} claims over {data.CaseIds.Count} cases, {data.FundIds.Count} funds; written with Marten in {data.Took.TotalSeconds:0} s, {stored / data.Took.TotalSeconds:N0} events/s with inline projections). Event mix: {mix}."));
+                $"Large ledger: {stored:N0} events{(stored < targetEvents ? $" (the generation budget of {budgets.Generation.TotalSeconds:0} s ran out before the target of {targetEvents:N0})" : "")}: {data.Claims:N0} claims over {data.CaseIds.Count} cases, {data.FundIds.Count} funds, one writer per fund; written with Marten with inline projections in {data.Took.TotalSeconds:0} s ({stored / data.Took.TotalSeconds:N0} events/s). Event mix: {mix}."));
             log($"bench: generated {stored:N0} events in {data.Took.TotalSeconds:0} s");
+        }
 
-            // 5. Rebuild every projection, as RebuildAllProjectionsTests does; check the read models come back the same size.
+        // 6. Reports at this size, from the service as deployed (a process), one request at a time.
+        await using (var service = await RunningService.StartAsync(db, key, issuer, new Dictionary<string, string> { ["Logging__LogLevel__Default"] = "Warning" }))
+        {
+            await Reports(service, db, data, budgets, key, issuer);
+            peakRss["service on the large ledger (reports)"] = Rss.PeakMegabytes(service.ProcessId);
+        }
+
+        // 5. Rebuild every projection, as RebuildAllProjectionsTests does (the service stopped); check the read models come back the same size.
+        await using (var host = await InProcessService(db, key, issuer))
+        {
+            var store = host.Services.GetRequiredService<IDocumentStore>();
             var before = await ReadModelCounts(db);
             var names = ((StoreOptions)store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\'')).ToArray();
             using var daemon = await store.BuildProjectionDaemonAsync();
+            using var limit = new CancellationTokenSource(budgets.Rebuild);
             var all = Stopwatch.StartNew();
             var each = new List<string>();
-            foreach (var name in names)
+            try
             {
-                var one = Stopwatch.StartNew();
-                await daemon.RebuildProjectionAsync(name, TimeSpan.FromMinutes(20), CancellationToken.None);
-                each.Add(string.Create(CultureInfo.InvariantCulture, $"{name.Split('.')[^1]} {one.Elapsed.TotalSeconds:0.0} s"));
-                log($"bench: rebuilt {name} in {one.Elapsed.TotalSeconds:0.0} s");
+                foreach (var name in names)
+                {
+                    var one = Stopwatch.StartNew();
+                    await daemon.RebuildProjectionAsync(name, budgets.Rebuild, limit.Token);
+                    each.Add(string.Create(CultureInfo.InvariantCulture, $"{name.Split('.')[^1]} {one.Elapsed.TotalSeconds:0.0} s"));
+                    log($"bench: rebuilt {name} in {one.Elapsed.TotalSeconds:0.0} s");
+                }
+            }
+            catch (Exception e) when (limit.IsCancellationRequested || e is TimeoutException)
+            {
+                notes.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"Rebuild of all projections over {stored:N0} events did NOT finish within its limit of {budgets.Rebuild.TotalSeconds:0} s (done: {string.Join(", ", each)}; stopped in the next one): at most {stored / all.Elapsed.TotalSeconds:N0} events/s, target >= 30,000 events/s MISSED. The read models were left part-rebuilt (this database is thrown away)."));
+                results.Add(new Measurement("rebuild all projections (events)", "service (Marten daemon rebuild, stopped at limit)", 1, (int)stored, all.Elapsed.TotalSeconds,
+                    all.Elapsed.TotalMilliseconds, all.Elapsed.TotalMilliseconds, all.Elapsed.TotalMilliseconds));
+                await BaselineScan(db);
+                return;
             }
             all.Stop();
             var after = await ReadModelCounts(db);
@@ -73,28 +87,51 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
                 all.Elapsed.TotalMilliseconds, all.Elapsed.TotalMilliseconds, all.Elapsed.TotalMilliseconds));
             var rate = stored / all.Elapsed.TotalSeconds;
             notes.Add(string.Create(CultureInfo.InvariantCulture,
-                $"Rebuild of all {names.Length} projections over {stored:N0} events: {all.Elapsed.TotalSeconds:0.0} s, {rate:N0} events/s, target >= 30,000 events/s {(rate >= 30_000 ? "MET" : "MISSED")} ({string.Join(", ", each)}); read models identical in row count before and after ({after})."));
-
-            var scan = Stopwatch.StartNew();
-            long rows = 0;
-            await using (var connection = new NpgsqlConnection(db))
-            {
-                await connection.OpenAsync();
-                await using var command = new NpgsqlCommand($"select type, data from {LedgerSetup.Schema}.mt_events order by seq_id", connection);
-                await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess);
-                while (await reader.ReadAsync())
-                {
-                    _ = reader.GetString(0);
-                    _ = reader.GetString(1);
-                    rows++;
-                }
-            }
-            results.Add(new Measurement("rebuild all projections (events)", "baseline (raw SQL, one ordered scan)", 1, (int)rows, scan.Elapsed.TotalSeconds,
-                scan.Elapsed.TotalMilliseconds, scan.Elapsed.TotalMilliseconds, scan.Elapsed.TotalMilliseconds));
+                $"Rebuild of all {names.Length} projections over {stored:N0} events: {all.Elapsed.TotalSeconds:0.0} s, {rate:N0} events/s; target >= 30,000 events/s (at 1,000,000 events) {(rate >= 30_000 ? "MET" : "MISSED")} ({string.Join(", ", each)}); read models identical in row count before and after ({after})."));
         }
+        await BaselineScan(db);
+    }
 
-        // 6. Reports at this size, from the service as deployed (a process), one request at a time.
-        await using var service = await RunningService.StartAsync(db, key, issuer, new Dictionary<string, string> { ["Logging__LogLevel__Default"] = "Warning" });
+    /// <summary>The baseline of scenario 5: every event's type and JSON, once, in sequence order, with raw Npgsql.</summary>
+    private async Task BaselineScan(string db)
+    {
+        var scan = Stopwatch.StartNew();
+        long rows = 0;
+        await using (var connection = new NpgsqlConnection(db))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"select type, data from {LedgerSetup.Schema}.mt_events order by seq_id", connection);
+            await using var reader = await command.ExecuteReaderAsync(CommandBehavior.SequentialAccess);
+            while (await reader.ReadAsync())
+            {
+                _ = reader.GetString(0);
+                _ = reader.GetString(1);
+                rows++;
+            }
+        }
+        results.Add(new Measurement("rebuild all projections (events)", "baseline (raw SQL, one ordered scan)", 1, (int)rows, scan.Elapsed.TotalSeconds,
+            scan.Elapsed.TotalMilliseconds, scan.Elapsed.TotalMilliseconds, scan.Elapsed.TotalMilliseconds));
+    }
+
+    /// <summary>The service hosted in this process (as the integration tests host it), for its store: same options, same schema.</summary>
+    private static async Task<IAlbaHost> InProcessService(string db, string key, string issuer)
+    {
+        JasperFxEnvironment.AutoStartHost = true;
+        // The service's content root is this build output (its appsettings.json is copied here), as for the service process.
+        Environment.SetEnvironmentVariable("ASPNETCORE_TEST_CONTENTROOT_COMPENSATIONLEDGER", AppContext.BaseDirectory);
+        return await AlbaHost.For<CompensationLedger.Funds.Fund>(builder =>
+        {
+            builder.UseEnvironment("Testing");
+            builder.UseSetting("ConnectionStrings:Ledger", db);
+            builder.UseSetting("Auth:SigningKey", key);
+            builder.UseSetting("Auth:Issuer", issuer);
+            builder.UseSetting("Ledger:SeedDemo", "false");
+            builder.UseSetting("Logging:LogLevel:Default", "Warning");
+        });
+    }
+
+    private async Task Reports(RunningService service, string db, LargeLedger.Generated data, Budgets budgets, string key, string issuer)
+    {
         var auditor = new HttpClient { BaseAddress = service.BaseAddress, Timeout = TimeSpan.FromMinutes(5) };
         auditor.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
             new AuthSettings { Issuer = issuer, SigningKey = key }.MintToken("audrey", [Roles.Auditor], NodaTime.SystemClock.Instance.GetCurrentInstant(), NodaTime.Duration.FromHours(4)));
@@ -119,19 +156,18 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             // One untimed request first: the service compiles each endpoint on its first call.
             using (var warm = await auditor.GetAsync(url))
                 if (!warm.IsSuccessStatusCode) throw new InvalidOperationException($"{url}: {(int)warm.StatusCode} {await warm.Content.ReadAsStringAsync()}");
-            var measured = await Measure.RunFor(name, "service (HTTP)", reportSamples, reportBudget, async _ =>
+            var measured = await Measure.RunFor(name, "service (HTTP)", budgets.ReportSamples, budgets.PerReport, async _ =>
             {
                 using var response = await auditor.GetAsync(url);
                 if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{url}: {(int)response.StatusCode}");
                 await response.Content.ReadAsByteArrayAsync();
             });
             results.Add(measured);
-            results.Add(await Measure.RunFor(name, "baseline (raw SQL)", reportSamples, reportBudget, _ => baseline(baselineConnection)));
+            results.Add(await Measure.RunFor(name, "baseline (raw SQL)", budgets.ReportSamples, budgets.PerReport / 3, _ => baseline(baselineConnection)));
             notes.Add(string.Create(CultureInfo.InvariantCulture,
                 $"{name} at {data.Claims:N0} claims: p50 {measured.P50Ms:0} ms, p95 {measured.P95Ms:0} ms over {measured.Operations} requests; target p95 <= 100 ms {(measured.P95Ms <= 100 ? "MET" : "MISSED")}."));
             log($"bench: {name}: p95 {measured.P95Ms:0} ms");
         }
-        peakRss["service on the large ledger (reports)"] = Rss.PeakMegabytes(service.ProcessId);
     }
 
     private static async Task Read(NpgsqlConnection connection, string sql, params object[] values)

@@ -23,7 +23,7 @@ namespace CompensationLedger.Benchmarks;
 /// </summary>
 public sealed class Lifecycle(Func<string, string, HttpClient> staff, string baselineDb, List<Measurement> results, List<string> notes, Action<string> log)
 {
-    public async Task RunAsync(int n, int clients, TimeSpan stageLimit, LocalDate today)
+    public async Task RunAsync(int n, int clients, TimeSpan stageLimit, TimeSpan entitlementLimit, LocalDate today)
     {
         var investigator = staff("ivy", Roles.Investigator);
         var handler = staff("hana", Roles.ClaimsHandler);
@@ -86,10 +86,10 @@ public sealed class Lifecycle(Func<string, string, HttpClient> staff, string bas
         var recorded = 0;
         while ((recorded = (await Ok(await preparer.GetAsync($"/api/funds/{fundId}"), 200)).GetProperty("entitlements").GetProperty("claims").GetInt32()) < n)
         {
-            if (approvals.Elapsed > stageLimit * 2)
+            if (approvals.Elapsed > entitlementLimit)
             {
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"Lifecycle: after {approvals.Elapsed.TotalSeconds:0} s only {recorded} of {n} entitlements had reached the fund (limit {stageLimit.TotalSeconds * 2:0} s); round, release and statement not run."));
+                    $"Lifecycle: after {approvals.Elapsed.TotalSeconds:0} s only {recorded} of {n} entitlements had reached the fund (limit {entitlementLimit.TotalSeconds:0} s); round, release and statement not run."));
                 results.Add(Whole("lifecycle 4 entitlements on fund", "service (durable message)", recorded, approvals.Elapsed));
                 return;
             }

@@ -27,7 +27,7 @@ public static class Micro
 
     public static IReadOnlyList<Result> Run(bool smoke, string artifacts)
     {
-        var job = (smoke ? Job.Dry : Job.ShortRun.WithWarmupCount(2).WithIterationCount(5))
+        var job = (smoke ? Job.Dry : Job.ShortRun.WithWarmupCount(1).WithIterationCount(3))
             .WithToolchain(InProcessEmitToolchain.Instance);
         var config = ManualConfig.CreateEmpty()
             .AddJob(job)
