@@ -58,23 +58,33 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             var before = await ReadModelCounts(db);
             var names = ((StoreOptions)store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\'')).ToArray();
             using var daemon = await store.BuildProjectionDaemonAsync();
-            using var limit = new CancellationTokenSource(budgets.Rebuild);
+            // Each projection has its own share of the limit, so one that cannot finish does not hide how the others do.
+            var share = budgets.Rebuild / names.Length;
             var all = Stopwatch.StartNew();
             var each = new List<string>();
-            try
+            var unfinished = new List<string>();
+            foreach (var name in names)
             {
-                foreach (var name in names)
+                var shortName = name.Split('.')[^1];
+                var one = Stopwatch.StartNew();
+                using var limit = new CancellationTokenSource(share);
+                try
                 {
-                    var one = Stopwatch.StartNew();
-                    await daemon.RebuildProjectionAsync(name, budgets.Rebuild, limit.Token);
-                    each.Add(string.Create(CultureInfo.InvariantCulture, $"{name.Split('.')[^1]} {one.Elapsed.TotalSeconds:0.0} s"));
-                    log($"bench: rebuilt {name} in {one.Elapsed.TotalSeconds:0.0} s");
+                    await daemon.RebuildProjectionAsync(name, share, limit.Token);
+                    each.Add(string.Create(CultureInfo.InvariantCulture, $"{shortName} {one.Elapsed.TotalSeconds:0.0} s"));
                 }
+                catch (Exception e) when (limit.IsCancellationRequested || e is TimeoutException)
+                {
+                    each.Add(string.Create(CultureInfo.InvariantCulture, $"{shortName} NOT FINISHED in {share.TotalSeconds:0} s"));
+                    unfinished.Add(shortName);
+                }
+                log($"bench: rebuild {name}: {each[^1]}");
             }
-            catch (Exception e) when (limit.IsCancellationRequested || e is TimeoutException)
+            if (unfinished.Count > 0)
             {
+                all.Stop();
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"Rebuild of all projections over {stored:N0} events did NOT finish within its limit of {budgets.Rebuild.TotalSeconds:0} s (done: {string.Join(", ", each)}; stopped in the next one): at most {stored / all.Elapsed.TotalSeconds:N0} events/s, target >= 30,000 events/s MISSED. The read models were left part-rebuilt (this database is thrown away)."));
+                    $"Rebuild of all {names.Length} projections over {stored:N0} events did NOT finish: {string.Join(", ", unfinished)} hit its share ({share.TotalSeconds:0} s) of the {budgets.Rebuild.TotalSeconds:0} s limit ({string.Join(", ", each)}). So at most {stored / all.Elapsed.TotalSeconds:N0} events/s; target >= 30,000 events/s MISSED. The read models were left part-rebuilt (this database is thrown away)."));
                 results.Add(new Measurement("rebuild all projections (events)", "service (Marten daemon rebuild, stopped at limit)", 1, (int)stored, all.Elapsed.TotalSeconds,
                     all.Elapsed.TotalMilliseconds, all.Elapsed.TotalMilliseconds, all.Elapsed.TotalMilliseconds));
                 await BaselineScan(db);
