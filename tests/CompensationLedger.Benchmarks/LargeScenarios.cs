@@ -58,14 +58,16 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             var before = await ReadModelCounts(db);
             var names = ((StoreOptions)store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\'')).ToArray();
             using var daemon = await store.BuildProjectionDaemonAsync();
-            // Each projection has its own share of the limit, so one that cannot finish does not hide how the others do.
-            var share = budgets.Rebuild / names.Length;
+            // Each projection has its own share of what is left of the limit (the quick ones leave theirs to the next),
+            // so one that cannot finish does not hide how the others do.
             var all = Stopwatch.StartNew();
+            var left = names.Length;
             var each = new List<string>();
             var unfinished = new List<string>();
             foreach (var name in names)
             {
                 var shortName = name.Split('.')[^1];
+                var share = (budgets.Rebuild - all.Elapsed) / left--;
                 var one = Stopwatch.StartNew();
                 using var limit = new CancellationTokenSource(share);
                 try
@@ -84,7 +86,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             {
                 all.Stop();
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"Rebuild of all {names.Length} projections over {stored:N0} events did NOT finish: {string.Join(", ", unfinished)} hit its share ({share.TotalSeconds:0} s) of the {budgets.Rebuild.TotalSeconds:0} s limit ({string.Join(", ", each)}). So at most {stored / all.Elapsed.TotalSeconds:N0} events/s; target >= 30,000 events/s MISSED. The read models were left part-rebuilt (this database is thrown away)."));
+                    $"Rebuild of all {names.Length} projections over {stored:N0} events did NOT finish: {string.Join(", ", unfinished)} hit its share of the {budgets.Rebuild.TotalSeconds:0} s limit ({string.Join(", ", each)}). So at most {stored / all.Elapsed.TotalSeconds:N0} events/s; target >= 30,000 events/s MISSED. The read models were left part-rebuilt (this database is thrown away)."));
                 results.Add(new Measurement("rebuild all projections (events)", "service (Marten daemon rebuild, stopped at limit)", 1, (int)stored, all.Elapsed.TotalSeconds,
                     all.Elapsed.TotalMilliseconds, all.Elapsed.TotalMilliseconds, all.Elapsed.TotalMilliseconds));
                 await BaselineScan(db);

@@ -91,6 +91,7 @@ public sealed class Lifecycle(Func<string, string, HttpClient> staff, string bas
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
                     $"Lifecycle: after {approvals.Elapsed.TotalSeconds:0} s only {recorded} of {n} entitlements had reached the fund (limit {entitlementLimit.TotalSeconds:0} s); round, release and statement not run."));
                 results.Add(Whole("lifecycle 4 entitlements on fund", "service (durable message)", recorded, approvals.Elapsed));
+                log(notes[^1]);
                 return;
             }
             await Task.Delay(n > 1_000 ? 1_000 : 100);
@@ -147,6 +148,7 @@ public sealed class Lifecycle(Func<string, string, HttpClient> staff, string bas
         catch (TimeoutException)
         {
             notes.Add(string.Create(CultureInfo.InvariantCulture, $"Lifecycle: stage '{scenario}' hit its limit of {limit.TotalSeconds:0} s after {done} of {n}; later stages not run."));
+            log(notes[^1]);
             results.Add(Whole(scenario, "service (HTTP, stopped at limit)", done, started.Elapsed));
             return false;
         }

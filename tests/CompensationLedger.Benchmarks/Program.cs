@@ -17,6 +17,7 @@ using Npgsql;
 //   (no option)  every scenario at full size, then the micro-benchmarks; writes results/latest.{md,json}
 //   --smoke      every scenario at tiny sizes and the micro-benchmarks as a dry run (CI); writes smoke.{md,json}
 //   --micro      only the BenchmarkDotNet micro-benchmarks (short job); writes micro.{md,json}
+//   --lifecycle-only only scenario 2; writes lifecycle.{md,json}
 //   --large-only only scenarios 5 and 6 (the generated ledger); writes large.{md,json}
 //   --lifecycle N / --events N  override scenario 2's claims / scenarios 5-6's events (a medium run)
 var runTime = Stopwatch.StartNew();
@@ -98,6 +99,16 @@ var caseId = (await caseResponse.Json()).GetProperty("id").GetGuid();
 
 await Baseline.CreateTables(baselineDb);
 var results = new List<Measurement>();
+if (args.Contains("--lifecycle-only"))
+{
+    // Scenario 2 alone (a medium run of the lifecycle, or working on it).
+    await new Lifecycle(Staff, baselineDb, results, notes, Console.Error.WriteLine)
+        .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(75), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
+    peakRss["service (scenario 2)"] = Rss.PeakMegabytes(service.ProcessId);
+    Report.Write(outDir, Option("--name") ?? "lifecycle", $"scenario 2 only, {lifecycleClaims:N0} claims", results, peakRss,
+        new Dictionary<string, object> { ["lifecycle claims"] = lifecycleClaims }, notes, [], runTime.Elapsed);
+    return 0;
+}
 var credentials = new (string Reference, string Code)[filings * 3];
 var run = 0;
 
