@@ -102,7 +102,7 @@ var results = new List<Measurement>();
 if (args.Contains("--lifecycle-only"))
 {
     // Scenario 2 alone (a medium run of the lifecycle, or working on it).
-    await new Lifecycle(Staff, baselineDb, results, notes, Console.Error.WriteLine)
+    await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine)
         .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(75), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
     peakRss["service (scenario 2)"] = Rss.PeakMegabytes(service.ProcessId);
     Report.Write(outDir, Option("--name") ?? "lifecycle", $"scenario 2 only, {lifecycleClaims:N0} claims", results, peakRss,
@@ -181,7 +181,7 @@ results.Add(Whole("bulk import", "baseline (raw SQL, COPY)", bulkRows, copyClock
 Console.Error.WriteLine("bench: bulk import done");
 
 // 2. The whole lifecycle for N claims, stage by stage, on the same service.
-await new Lifecycle(Staff, baselineDb, results, notes, Console.Error.WriteLine)
+await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine)
     .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(75), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
 
 // 7. The service's peak resident memory over scenarios 1 to 4.
