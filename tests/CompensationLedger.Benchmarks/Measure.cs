@@ -35,6 +35,26 @@ public static class Measure
             Percentile(latencies, 0.50), Percentile(latencies, 0.95), Percentile(latencies, 0.99));
     }
 
+    /// <summary>
+    /// One call at a time, <paramref name="maxOperations"/> calls or until <paramref name="budget"/> is spent (at least
+    /// three calls), for slow operations whose latency percentiles matter more than their count.
+    /// </summary>
+    public static async Task<Measurement> RunFor(string scenario, string path, int maxOperations, TimeSpan budget, Func<int, Task> operation)
+    {
+        var latencies = new List<double>();
+        var total = Stopwatch.StartNew();
+        for (var i = 0; i < maxOperations && (i < 3 || total.Elapsed < budget); i++)
+        {
+            var one = Stopwatch.StartNew();
+            await operation(i);
+            latencies.Add(one.Elapsed.TotalMilliseconds);
+        }
+        total.Stop();
+        var sorted = latencies.Order().ToArray();
+        return new Measurement(scenario, path, 1, sorted.Length, total.Elapsed.TotalSeconds,
+            Percentile(sorted, 0.50), Percentile(sorted, 0.95), Percentile(sorted, 0.99));
+    }
+
     private static double Percentile(double[] sorted, double p) =>
         sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 }

@@ -12,12 +12,33 @@ using Npgsql;
 
 // Benchmarks: the service's real path against a raw-Npgsql baseline doing only the unavoidable
 // database work, on the same PostgreSQL (a throwaway cluster with durable settings), in one run.
-// Usage: dotnet run -c Release --project tests/CompensationLedger.Benchmarks [-- --smoke] [--out DIR]
+// Usage: dotnet run -c Release --project tests/CompensationLedger.Benchmarks [-- [--smoke | --micro] [--out DIR] [--name NAME]
+//        [--lifecycle N] [--events N] [--no-micro]]
+//   (no option)  every scenario at full size, then the micro-benchmarks; writes results/latest.{md,json}
+//   --smoke      every scenario at tiny sizes and the micro-benchmarks as a dry run (CI); writes smoke.{md,json}
+//   --micro      only the BenchmarkDotNet micro-benchmarks (short job); writes micro.{md,json}
+//   --lifecycle-only only scenario 2; writes lifecycle.{md,json}
+//   --large-only only scenarios 5 and 6 (the generated ledger); writes large.{md,json}
+//   --lifecycle N / --events N  override scenario 2's claims / scenarios 5-6's events (a medium run)
+var runTime = Stopwatch.StartNew();
 var smoke = args.Contains("--smoke");
-var outIndex = Array.IndexOf(args, "--out");
-var outDir = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : Path.Combine(RepoRoot(), "tests", "CompensationLedger.Benchmarks", "results");
+var microOnly = args.Contains("--micro");
+string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+var outDir = Option("--out") ?? Path.Combine(RepoRoot(), "tests", "CompensationLedger.Benchmarks", "results");
+var runName = Option("--name") ?? (smoke ? "smoke" : microOnly ? "micro" : "latest");
+var microArtifacts = Path.Combine(Path.GetTempPath(), "ledger-bench-micro-" + Guid.NewGuid().ToString("N")[..8]);
+if (microOnly)
+{
+    var onlyMicro = Micro.Run(smoke, microArtifacts);
+    Report.Write(outDir, runName, "micro-benchmarks only", [], new Dictionary<string, double>(), new Dictionary<string, object>(), [], onlyMicro, runTime.Elapsed);
+    return 0;
+}
 var filings = smoke ? 40 : 2000;
 var lookups = smoke ? 40 : 4000;
+var lifecycleClaims = int.Parse(Option("--lifecycle") ?? (smoke ? "30" : "10000"), CultureInfo.InvariantCulture);
+var largeEvents = long.Parse(Option("--events") ?? (smoke ? "5000" : "1000000"), CultureInfo.InvariantCulture);
+var notes = new List<string>();
+var peakRss = new Dictionary<string, double>();
 
 Console.Error.WriteLine($"bench: starting PostgreSQL ({(smoke ? "smoke" : "full")} run)");
 using var cluster = LocalPostgresCluster.StartThrowaway(durable: true);
@@ -28,12 +49,28 @@ var baselineDb = new NpgsqlConnectionStringBuilder(cluster.ConnectionString("bas
 
 const string key = "benchmark-signing-key-0123456789abcdefghij";
 const string issuer = "compensation-ledger-bench";
-await using var service = await RunningService.StartAsync(ledgerDb, key, issuer, new Dictionary<string, string>
+var largeShape = smoke ? new LargeLedger.Shape(1, 2, 50) : new LargeLedger.Shape(4, 5, 2_000);
+// Every stage that grows with the ledger has a bound, so the whole run ends in about 15 minutes on 2 cores whatever today's code costs;
+// a stage that hits its bound says so in the notes and what size it reached.
+var largeBudgets = smoke
+    ? new LargeScenarios.Budgets(TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60), 3, TimeSpan.FromSeconds(5))
+    : new LargeScenarios.Budgets(TimeSpan.FromSeconds(150), TimeSpan.FromSeconds(150), 40, TimeSpan.FromSeconds(20));
+if (args.Contains("--large-only"))
+{
+    // Scenarios 5 and 6 alone (a medium run of the large ledger, or working on them).
+    var largeResults = new List<Measurement>();
+    await new LargeScenarios(cluster, largeResults, notes, peakRss, Console.Error.WriteLine).RunAsync(largeEvents, largeShape, largeBudgets, key, issuer);
+    Report.Write(outDir, Option("--name") ?? "large", $"scenarios 5 and 6 only, {largeEvents:N0} events", largeResults, peakRss,
+        new Dictionary<string, object> { ["large ledger events (target)"] = largeEvents }, notes, [], runTime.Elapsed);
+    return 0;
+}
+var service = await RunningService.StartAsync(ledgerDb, key, issuer, new Dictionary<string, string>
 {
     // The buyers' guessing limits would throttle a load test from one address: lifted for the benchmark only.
     ["Ledger__StatusLookup__PerClientPerMinute"] = "100000000",
     ["Logging__LogLevel__Default"] = "Warning",
 });
+await using var stopService = new StopOnce(service.DisposeAsync);
 Console.Error.WriteLine($"bench: service {service.BaseAddress} (pid {service.ProcessId})");
 
 HttpClient Staff(string name, string role)
@@ -62,6 +99,16 @@ var caseId = (await caseResponse.Json()).GetProperty("id").GetGuid();
 
 await Baseline.CreateTables(baselineDb);
 var results = new List<Measurement>();
+if (args.Contains("--lifecycle-only"))
+{
+    // Scenario 2 alone (a medium run of the lifecycle, or working on it).
+    await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine)
+        .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(75), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
+    peakRss["service (scenario 2)"] = Rss.PeakMegabytes(service.ProcessId);
+    Report.Write(outDir, Option("--name") ?? "lifecycle", $"scenario 2 only, {lifecycleClaims:N0} claims", results, peakRss,
+        new Dictionary<string, object> { ["lifecycle claims"] = lifecycleClaims }, notes, [], runTime.Elapsed);
+    return 0;
+}
 var credentials = new (string Reference, string Code)[filings * 3];
 var run = 0;
 
@@ -133,16 +180,35 @@ await Baseline.BulkImport(baselineDb, bulkRows, CompensationLedger.Claims.Import
 results.Add(Whole("bulk import", "baseline (raw SQL, COPY)", bulkRows, copyClock.Elapsed));
 Console.Error.WriteLine("bench: bulk import done");
 
-// 7. The service's peak resident memory over the whole run.
-var peakRssMb = PeakRssMegabytes(service.ProcessId);
+// 2. The whole lifecycle for N claims, stage by stage, on the same service.
+await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine)
+    .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(75), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
 
-Report.Write(outDir, smoke, results, peakRssMb);
-Console.Error.WriteLine($"bench: results written to {outDir}");
+// 7. The service's peak resident memory over scenarios 1 to 4.
+peakRss["service (scenarios 1-4)"] = Rss.PeakMegabytes(service.ProcessId);
+await stopService.DisposeAsync();
+
+// 5 and 6. Rebuilding every projection and the reports, on a ledger of about a million events in its own database.
+await new LargeScenarios(cluster, results, notes, peakRss, Console.Error.WriteLine).RunAsync(largeEvents, largeShape, largeBudgets, key, issuer);
+
+// Micro-benchmarks last, with the database work over (a dry job in the smoke run: it checks they run).
+IReadOnlyList<Micro.Result> micro = args.Contains("--no-micro") ? [] : Micro.Run(smoke, microArtifacts);
+
+var sizes = new Dictionary<string, object>
+{
+    ["filings per client count"] = filings,
+    ["lookups"] = lookups,
+    ["bulk import rows"] = bulkRows,
+    ["lifecycle claims"] = lifecycleClaims,
+    ["large ledger events (target)"] = largeEvents,
+};
+Report.Write(outDir, runName, smoke ? "smoke run: small sizes, not for reading speed" : lifecycleClaims == 10_000 && largeEvents == 1_000_000 ? "full run" : "medium run",
+    results, peakRss, sizes, notes, micro, runTime.Elapsed);
+Console.Error.WriteLine($"bench: results written to {outDir} ({runTime.Elapsed.TotalMinutes:0.0} min)");
 return 0;
 
 // One timed whole (an import is one request): claims/s over the whole; the latency columns hold the whole's duration.
-static Measurement Whole(string scenario, string path, int rows, TimeSpan elapsed) =>
-    new(scenario, path, 1, rows, elapsed.TotalSeconds, elapsed.TotalMilliseconds, elapsed.TotalMilliseconds, elapsed.TotalMilliseconds);
+static Measurement Whole(string scenario, string path, int rows, TimeSpan elapsed) => Lifecycle.Whole(scenario, path, rows, elapsed);
 
 // A partner's export of N distinct claims, with the quoting a real export has (a comma and quotes in the goods).
 static byte[] BulkCsv(int rows, LocalDate today)
@@ -155,15 +221,22 @@ static byte[] BulkCsv(int rows, LocalDate today)
     return Encoding.UTF8.GetBytes(csv.ToString());
 }
 
-static double PeakRssMegabytes(int pid)
-{
-    var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-    return line is null ? double.NaN : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-}
-
 static string RepoRoot()
 {
     for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         if (File.Exists(Path.Combine(dir.FullName, "CompensationLedger.sln"))) return dir.FullName;
     return Directory.GetCurrentDirectory();
+}
+
+/// <summary>Stops the first service once, whether the run gets to stopping it or fails before.</summary>
+sealed class StopOnce(Func<ValueTask> stop) : IAsyncDisposable
+{
+    private bool _done;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_done) return;
+        _done = true;
+        await stop();
+    }
 }
