@@ -78,15 +78,19 @@ public static class Allocation
     public static RoundPlan PlanRound(IReadOnlyList<PoolFunds> pools, IReadOnlyList<OwedClaim> claims, decimal minimumPayment, bool generalBacksPerpetrators, int minorUnits)
     {
         var owing = claims.Where(c => c.StillOwed > 0m).ToList();
+        // Looked up by id, never searched: a round over tens of thousands of claims stays linear (a benchmark found it quadratic).
+        var referenceOf = owing.ToDictionary(c => c.ClaimId, c => c.ClaimReference);
+        var poolIds = pools.Select(p => p.PoolId).ToHashSet();
+        var byPerpetratorPool = owing.Where(c => c.PerpetratorPoolId is not null).ToLookup(c => c.PerpetratorPoolId!.Value);
         var planned = new List<PlannedAllocation>();
         var fromPerpetrator = new Dictionary<Guid, decimal>();
 
         foreach (var pool in pools.Where(p => p.Kind == PoolKind.Perpetrator))
         {
-            var own = owing.Where(c => c.PerpetratorPoolId == pool.PoolId).ToList();
+            var own = byPerpetratorPool[pool.PoolId];
             foreach (var share in ProRata(pool.Available, own.Select(c => new Claimant(c.ClaimId, c.ClaimReference, c.StillOwed)).ToList(), minorUnits))
             {
-                planned.Add(new PlannedAllocation(share.ClaimId, own.First(c => c.ClaimId == share.ClaimId).ClaimReference, pool.PoolId, share.Amount));
+                planned.Add(new PlannedAllocation(share.ClaimId, referenceOf[share.ClaimId], pool.PoolId, share.Amount));
                 fromPerpetrator[share.ClaimId] = share.Amount;
             }
         }
@@ -94,17 +98,18 @@ public static class Allocation
         if (pools.FirstOrDefault(p => p.Kind == PoolKind.General) is { } general)
         {
             var forGeneral = owing
-                .Where(c => c.PerpetratorPoolId is null || !pools.Any(p => p.PoolId == c.PerpetratorPoolId) || generalBacksPerpetrators)
+                .Where(c => c.PerpetratorPoolId is null || !poolIds.Contains(c.PerpetratorPoolId.Value) || generalBacksPerpetrators)
                 .Select(c => new Claimant(c.ClaimId, c.ClaimReference, c.StillOwed - fromPerpetrator.GetValueOrDefault(c.ClaimId)))
                 .ToList();
             foreach (var share in ProRata(general.Available, forGeneral, minorUnits))
-                planned.Add(new PlannedAllocation(share.ClaimId, owing.First(c => c.ClaimId == share.ClaimId).ClaimReference, general.PoolId, share.Amount));
+                planned.Add(new PlannedAllocation(share.ClaimId, referenceOf[share.ClaimId], general.PoolId, share.Amount));
         }
 
+        var plannedFor = planned.GroupBy(a => a.ClaimId).ToDictionary(g => g.Key, g => g.Sum(a => a.Amount));
         var carried = new List<PlannedCarry>();
         foreach (var claim in owing)
         {
-            var total = planned.Where(a => a.ClaimId == claim.ClaimId).Sum(a => a.Amount);
+            var total = plannedFor.GetValueOrDefault(claim.ClaimId);
             if (total > 0m && total < minimumPayment && total < claim.StillOwed)
                 carried.Add(new PlannedCarry(claim.ClaimId, claim.ClaimReference, total));
         }

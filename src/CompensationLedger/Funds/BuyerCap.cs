@@ -27,9 +27,12 @@ public static class BuyerCap
     public static IReadOnlyList<(Entitlement Claim, decimal Owed)> Owed(Fund fund, PolicyVersion policy)
     {
         var owed = new List<(Entitlement, decimal)>();
+        // Each buyer's committed total in one pass, not a scan per buyer: a round stays linear in the claims.
+        var committed = policy.CapPerBuyer is null ? null
+            : fund.Entitlements.Values.GroupBy(e => e.Payee).ToDictionary(g => g.Key, g => g.Sum(e => e.Committed));
         foreach (var buyer in fund.Entitlements.Values.Where(e => e.StillOwed > 0m).GroupBy(e => e.Payee))
         {
-            var room = Room(fund, buyer.Key, policy);
+            decimal? room = policy.CapPerBuyer is { } cap ? Math.Max(0m, cap.Amount - committed![buyer.Key]) : null;
             foreach (var claim in buyer.OrderBy(e => e.ClaimReference, StringComparer.Ordinal).ThenBy(e => e.ClaimId))
             {
                 var share = room is { } left ? Math.Min(claim.StillOwed, left) : claim.StillOwed;

@@ -60,12 +60,20 @@ public static class RecordEntitlementHandler
 
     /// <summary>
     /// Approvals arrive together (and contend with rounds) on one fund stream: a lost race is retried,
-    /// many times with short growing pauses, since with N at once the last may lose N-1 times.
+    /// many times with short growing pauses, since with N at once the last may lose N-1 times; then, still
+    /// losing, it is scheduled again (durably) with longer pauses instead of being dead-lettered, since an
+    /// approval that never reaches the fund is a buyer never paid. Every way a lost race shows itself counts:
+    /// a version conflict, a locked stream (not a ConcurrencyException), a serialization failure or deadlock.
+    /// Only a refusal (a decision, not a race) dead-letters a message.
     /// </summary>
     public static void Configure(HandlerChain chain) =>
         chain.OnException<JasperFx.ConcurrencyException>()
             .Or<Marten.Exceptions.ConcurrentUpdateException>()
-            .RetryWithCooldown(Enumerable.Range(1, 24).Select(i => TimeSpan.FromMilliseconds(Math.Min(10 * i, 200))).ToArray());
+            .Or<JasperFx.Events.StreamLockedException>()
+            .Or<Marten.Exceptions.StreamLockedException>()
+            .Or<Npgsql.PostgresException>(e => e.SqlState is Npgsql.PostgresErrorCodes.SerializationFailure or Npgsql.PostgresErrorCodes.DeadlockDetected)
+            .RetryWithCooldown(Enumerable.Range(1, 24).Select(i => TimeSpan.FromMilliseconds(Math.Min(10 * i, 200))).ToArray())
+            .Then.ScheduleRetry(Enumerable.Range(1, 20).Select(i => TimeSpan.FromSeconds(Math.Min(i * i, 300))).ToArray());
 
     /// <summary>
     /// Records a batch of entitlements (Wolverine batches the RecordEntitlement messages of the durable
