@@ -69,8 +69,23 @@ public static class FairPlayFundDemo
             Apply(PrepareRoundEndpoint.Decide(fund, FirstRoundId, Finance, now));
             var payoutNumber = 0;
             Apply(ReleaseRoundEndpoint.Decide(fund, FirstRoundId, () => Guid.Parse($"0195a2c0-2011-7000-8000-0000000fa{++payoutNumber:D3}"), SecondFinance, now));
-            var first = fund.Payouts.Values.OrderBy(p => p.Reference, StringComparer.Ordinal).First();
-            Apply(SettlePayoutEndpoint.Decide(fund, first.Id, new RecordPayoutSettlement("BANK-DEMO-0001"), SecondFinance, now));
+            // The bank's statement: the first payout arrived, the second bounced (closed account), the sponsor's deposit is
+            // confirmed and a bank fee nobody booked is left for the reconciliation report; the other payouts are still in
+            // transit, so the report lists them as expected. The bounced payout's reissue to corrected details is prepared
+            // by one finance user and waits for another to approve it (four eyes).
+            var payouts = fund.Payouts.Values.OrderBy(p => p.Reference, StringComparer.Ordinal).ToArray();
+            var statementDay = now.InUtc().Date;
+            var lines = new List<StatementLine>
+            {
+                new(1, statementDay, "SPONSOR-2011-0001", Money.Of(20_000m, "USD"), StatementDirection.Credit),
+                new(2, statementDay, payouts[0].Reference, payouts[0].Amount, StatementDirection.Debit),
+                new(3, statementDay, "FEE-WIRE-2011-04", Money.Of(25m, "USD"), StatementDirection.Debit),
+            };
+            if (payouts.Length > 1) lines.Add(new(4, statementDay, payouts[1].Reference, payouts[1].Amount, StatementDirection.Credit));
+            Apply(ImportBankStatementEndpoint.Decide(fund, lines, SecondFinance, now));
+            if (payouts.Length > 1)
+                Apply(ReissuePayoutEndpoint.Decide(fund, payouts[1].Id,
+                    new ReissuePayout(new BankDetails("Demo Buyer (corrected account)", "DE89370400440532013000", "Commerzbank", "COBADEFFXXX", "DE")), Finance, now));
         }
 
         session.Events.StartStream<Fund>(FundId, events);

@@ -1,6 +1,7 @@
 using CompensationLedger.Demo;
 using CompensationLedger.Infrastructure;
 using CompensationLedger.IntegrationTests.Infrastructure;
+using Marten;
 
 namespace CompensationLedger.IntegrationTests.Funds;
 
@@ -26,6 +27,18 @@ public sealed class DemoFundTests(LedgerApp app) : IntegrationTest(app)
             .Where(p => p.GetProperty("claims").EnumerateArray().Any(l => l.GetProperty("claimId").GetGuid() == PutianDemoClaims.ClaimId(1))).ToList();
         daniel.ShouldHaveSingleItem().GetProperty("claims").EnumerateArray().Select(l => l.GetProperty("claimId").GetGuid()).Distinct()
             .ShouldBe([PutianDemoClaims.ClaimId(1), PutianDemoClaims.ClaimId(10)]);
+
+        // The bank statement bounced one payout, whose reissue waits for a second finance user; the reconciliation shows
+        // the confirmed deposit, the unbooked fee and the payouts still in transit.
+        var items = payouts.GetProperty("items").EnumerateArray().ToList();
+        var bounced = items.Where(p => p.GetProperty("status").GetString() == "returned").ShouldHaveSingleItem();
+        bounced.GetProperty("pendingReissue").GetProperty("preparedBy").GetString().ShouldBe(FairPlayFundDemo.Finance);
+        items.Count(p => p.GetProperty("status").GetString() == "in-transit").ShouldBeGreaterThan(0);
+        var statementId = (await App.Store.QuerySession().Events.QueryRawEventDataOnly<CompensationLedger.Funds.BankStatementImported>().ToListAsync())
+            .ShouldHaveSingleItem().StatementId;
+        var reconciliation = await (await finance.GetAsync($"/api/reports/reconciliation?statementId={statementId}")).Json();
+        reconciliation.GetProperty("unmatchedOnStatement").EnumerateArray().ShouldHaveSingleItem();
+        reconciliation.GetProperty("unmatchedInLedger").GetArrayLength().ShouldBeGreaterThan(0);
 
         var report = await (await finance.GetAsync($"/api/reports/paid-vs-lost?caseId={PutianDemo.CaseId}&groupBy=platform")).Json();
         report.GetProperty("total").GetProperty("paid").GetProperty("amount").GetDecimal().ShouldBeGreaterThan(0m);
