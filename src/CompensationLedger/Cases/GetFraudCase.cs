@@ -79,9 +79,8 @@ public static class GetFraudCaseEndpoint
     {
         var fraudCase = await session.LoadAsync<FraudCase>(caseId, ct);
         if (fraudCase is null) return TypedResults.Problem(Problems.NotFound("Fraud case", caseId));
-        var lines = await ClaimTotalsSource.Now(session, caseId, ct);
         // Claims owed in different fund currencies cannot be added up: the case then shows no totals (the report says why).
-        var totals = ClaimTotals.FundCurrencyOf(lines, policy.FundCurrency) is { } currency ? ClaimTotals.Sum(lines, currency) : null;
+        var totals = await ClaimTotalsSql.TotalAsync(session, caseId, policy.FundCurrency, ct);
         return TypedResults.Ok(FraudCaseView.From(fraudCase, user, totals));
     }
 }
