@@ -44,7 +44,7 @@ public static class ApproveClaimEndpoint
         claim.AmountPaid.Currency == claim.Policy.FundCurrency
             ? null
             : await ExchangeRate.For(session, claim.AmountPaid.Currency, claim.Policy.FundCurrency, claim.PaymentDate,
-                (await Funds.CoverCaseEndpoint.FundOf(session, claim.CaseId, ct))?.Id, ct);
+                await Funds.CaseCoverages.FundIdOf(session, claim.CaseId, ct), ct);
 
     [WolverinePost("/api/claims/{claimId}/approval", Name = "ApproveClaim")]
     [Authorize(Roles = Roles.ClaimsApprover)]

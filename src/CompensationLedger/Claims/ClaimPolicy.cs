@@ -69,15 +69,19 @@ public static class ClaimPolicies
     /// cases no fund covers yet. The terms are recorded on the filing, so the claim is decided under them
     /// whatever later versions say.
     /// </summary>
-    public static PolicyTerms For(Funds.Fund? fund, ClaimPolicySettings configured, Instant filedAt) =>
+    public static PolicyTerms For(Funds.FundTerms? fund, ClaimPolicySettings configured, Instant filedAt) =>
         fund is not null && Funds.Policy.InForce(fund.Policies, filedAt) is { } version
             ? new PolicyTerms($"{fund.Name} v{version.Version} (from {version.EffectiveFrom:uuuu-MM-dd})", $"fund {fund.Id}", fund.Currency,
                 version.CoverageRatio, version.CapPerClaim, version.MinimumPayment, version.FilingWindowDays, version.DeficiencyDeadlineDays,
                 version.AppealWindowDays, fund.EligiblePlatforms)
             : configured.Terms();
 
+    /// <inheritdoc cref="For(Funds.FundTerms?, ClaimPolicySettings, Instant)"/>
+    public static PolicyTerms For(Funds.Fund? fund, ClaimPolicySettings configured, Instant filedAt) =>
+        For(fund is null ? null : Funds.FundTerms.Of(fund), configured, filedAt);
+
     public static async Task<PolicyTerms> ForCase(IQuerySession session, Guid caseId, ClaimPolicySettings configured, Instant filedAt, CancellationToken ct) =>
-        For(await Funds.CoverCaseEndpoint.FundOf(session, caseId, ct), configured, filedAt);
+        For(await Funds.CaseCoverages.TermsOf(session, caseId, ct), configured, filedAt);
 }
 
 /// <summary>The policy terms a claim was filed under, recorded on <see cref="ClaimFiled"/>.</summary>

@@ -117,8 +117,8 @@ public static class ClaimResponses
         var messages = new OutgoingMessages();
         if (decision.IsRefused || decision.Events.Count == 0) return (result, events, messages);
         var updated = decision.Events.Aggregate(claim, Claim.Applying);
-        if (updated.Status == ClaimStatus.Approved && await Funds.CoverCaseEndpoint.FundOf(session, claim.CaseId, ct) is { } fund
-            && Funds.CoverCaseEndpoint.EntitlementFor(fund.Id, updated, by) is { } owed)
+        if (updated.Status == ClaimStatus.Approved && await Funds.CaseCoverages.FundIdOf(session, claim.CaseId, ct) is { } fundId
+            && Funds.CoverCaseEndpoint.EntitlementFor(fundId, updated, by) is { } owed)
             messages.Add(owed);
         return (result, events, messages);
     }

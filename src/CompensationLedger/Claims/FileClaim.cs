@@ -164,7 +164,7 @@ public static class FileClaimEndpoint
         var reads = session.CreateBatchQuery();
         var fraudCaseRead = reads.Load<FraudCase>(command.CaseId);
         var existingRead = reads.LoadMany<ClaimFingerprint>().ById(fingerprintIds);
-        var fundRead = reads.Query<Funds.Fund>().Where(f => f.CoveredCases.Contains(command.CaseId)).FirstOrDefault(); // as CoverCaseEndpoint.FundOf
+        var fundRead = Funds.CaseCoverages.TermsOf(reads, command.CaseId); // the covering fund's terms, not the whole fund
         var numberRead = reads.Query<ClaimReferences.ReferenceNumber>(ClaimReferences.NextNumberUnlessTakenSql(store), command.CaseId, fingerprintIds);
         await reads.Execute(ct);
 

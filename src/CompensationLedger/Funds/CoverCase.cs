@@ -51,8 +51,8 @@ public static class CoverCaseEndpoint
         CancellationToken ct)
     {
         var fraudCase = await session.LoadAsync<FraudCase>(command.CaseId, ct);
-        var other = await FundOf(session, command.CaseId, ct);
-        var decision = Decide(fund, fraudCase, other is { } o && o.Id != fund.Id ? o.Id : null, command.CaseId, user.StaffName(), clock.GetCurrentInstant());
+        var other = await CaseCoverages.FundIdOf(session, command.CaseId, ct);
+        var decision = Decide(fund, fraudCase, other is { } o && o != fund.Id ? o : null, command.CaseId, user.StaffName(), clock.GetCurrentInstant());
         var messages = new OutgoingMessages();
         if (!decision.IsRefused)
         {
@@ -65,10 +65,6 @@ public static class CoverCaseEndpoint
         var (result, events) = FundResponses.Respond(fund, decision, updated => TypedResults.Ok(FundView.From(updated, clock.GetCurrentInstant())));
         return (result, events, messages);
     }
-
-    /// <summary>The fund that covers a case, if any (read from the funds' inline snapshots).</summary>
-    public static async Task<Fund?> FundOf(IQuerySession session, Guid caseId, CancellationToken ct) =>
-        await session.Query<Fund>().Where(f => f.CoveredCases.Contains(caseId)).FirstOrDefaultAsync(ct);
 
     /// <summary>
     /// What the fund must be told when a claim is approved: its entitlement, in the fund's currency, and the buyer's

@@ -48,6 +48,9 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problemDetails
                         "Someone else changed this record at the same moment; nothing of yours was saved. Read it again and retry.");
                 case JasperFx.DocumentAlreadyExistsException { DocType: var type } when type == typeof(Claims.ClaimFingerprint):
                     return Problems.Conflict("duplicate-claim", "This payment was claimed by another claim filed at the same moment; nothing was filed.");
+                case JasperFx.DocumentAlreadyExistsException { DocType: var type } when type == typeof(Funds.CaseCoverage):
+                    return Problems.Conflict("case-covered-by-another-fund",
+                        "Another fund was declared to cover this case at the same moment; a case's claims are owed by one fund. Nothing was changed.");
                 case JasperFx.DocumentAlreadyExistsException:
                     return Problems.Conflict("already-exists", "A record with this id already exists; nothing was changed.");
                 case JasperFx.Events.ExistingStreamIdCollisionException or Marten.Exceptions.ExistingStreamIdCollisionException:

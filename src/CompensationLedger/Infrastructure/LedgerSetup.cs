@@ -54,6 +54,11 @@ public static class LedgerSetup
                 options.Projections.Snapshot<Funds.Fund>(SnapshotLifecycle.Inline);
                 options.Projections.Add(new Funds.FundIndexProjection(), ProjectionLifecycle.Inline);
                 options.Schema.For<Funds.FundIndexEntry>();
+                // Which fund covers a case (one document per case: the key keeps it to one fund) and that fund's terms, so filing,
+                // approval and the buyer status lookup never load the fund document.
+                options.Projections.Add(new Funds.CaseCoverageProjection(), ProjectionLifecycle.Inline);
+                options.Schema.For<Funds.CaseCoverage>();
+                options.Projections.Snapshot<Funds.FundTerms>(SnapshotLifecycle.Inline);
 
                 options.Storage.ExtendedSchemaObjects.Add(IdempotencyMiddleware.Table(Schema));
 

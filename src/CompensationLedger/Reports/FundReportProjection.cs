@@ -26,6 +26,8 @@ namespace CompensationLedger.Reports;
 /// any instant is one index lookup per pool and account, whatever the number of events.</item>
 /// <item><c>report_payouts</c>: one row per payout with when it was issued, settled, returned.</item>
 /// <item><c>report_statement_lines</c>: every imported bank statement line with what it matched.</item>
+/// <item><c>report_payout_claims</c>: what each payout carries for each claim it pays, keyed by claim, so a buyer's status
+/// lookup finds the payments of their claim (and this claim's part of a payout that pays several) without loading the fund.</item>
 /// </list>
 /// </summary>
 public sealed partial class FundReportProjection : EventProjection
@@ -35,7 +37,8 @@ public sealed partial class FundReportProjection : EventProjection
     public const string PostingsTable = "report_postings";
     public const string PayoutsTable = "report_payouts";
     public const string StatementLinesTable = "report_statement_lines";
-    public static readonly IReadOnlyList<string> Tables = [FundsTable, PoolsTable, PostingsTable, PayoutsTable, StatementLinesTable];
+    public const string PayoutClaimsTable = "report_payout_claims";
+    public static readonly IReadOnlyList<string> Tables = [FundsTable, PoolsTable, PostingsTable, PayoutsTable, StatementLinesTable, PayoutClaimsTable];
 
     private readonly string _schema;
 
@@ -106,6 +109,8 @@ public sealed partial class FundReportProjection : EventProjection
         payouts.Indexes.Add(new IndexDefinition($"ix_{PayoutsTable}_issued").AgainstColumns("issued_at_ns"));
         payouts.Indexes.Add(new IndexDefinition($"ix_{PayoutsTable}_fund_issued").AgainstColumns("fund_id", "issued_at_ns"));
         payouts.Indexes.Add(new IndexDefinition($"ix_{PayoutsTable}_fund_closed").AgainstColumns("fund_id", "closed_at_ns"));
+        // "Was this payout sent again?" for a buyer's status lookup (a reissue names the payout it replaces).
+        payouts.Indexes.Add(new IndexDefinition($"ix_{PayoutsTable}_reissue_of").AgainstColumns("reissue_of"));
 
         var lines = New(StatementLinesTable);
         lines.AddColumn<Guid>("fund_id").AsPrimaryKey();
@@ -122,7 +127,13 @@ public sealed partial class FundReportProjection : EventProjection
         lines.AddColumn<string>("detail").NotNull();
         lines.Indexes.Add(new IndexDefinition($"ix_{StatementLinesTable}_statement").AgainstColumns("statement_id"));
 
-        return [funds, pools, postings, payouts, lines];
+        var payoutClaims = New(PayoutClaimsTable);
+        payoutClaims.AddColumn<Guid>("claim_id").AsPrimaryKey();
+        payoutClaims.AddColumn<Guid>("payout_id").AsPrimaryKey();
+        payoutClaims.AddColumn<Guid>("fund_id").NotNull();
+        payoutClaims.AddColumn<decimal>("amount").NotNull();
+
+        return [funds, pools, postings, payouts, lines, payoutClaims];
     }
 
     private string T(string table) => $"{_schema}.{table}";
@@ -163,7 +174,17 @@ public sealed partial class FundReportProjection : EventProjection
             ops.QueueSqlCommand(
                 $"insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns) values (?, ?, ?, ?, {NoClaim}, ?, ?, ?, ?) on conflict do nothing",
                 p.PayoutId, e.Data.FundId, p.Reference, e.Data.RoundId, claimId ?? Guid.Empty, claimReferences, p.Amount.Amount, p.Amount.Currency, ReportTime.Ns(e.Data.ReleasedAt));
+            PayoutClaims(ops, p.PayoutId, e.Data.FundId, PayoutLines.Of(p));
         }
+    }
+
+    /// <summary>What the payout carries per claim (the sum of its lines for the claim), one statement per payout.</summary>
+    private void PayoutClaims(IDocumentOperations ops, Guid payoutId, Guid fundId, IReadOnlyList<PayoutLine> lines)
+    {
+        var perClaim = lines.GroupBy(l => l.ClaimId).Select(g => (ClaimId: g.Key, Amount: g.Sum(l => l.Amount.Amount))).ToArray();
+        ops.QueueSqlCommand(
+            $"insert into {T(PayoutClaimsTable)} (claim_id, payout_id, fund_id, amount) select c.claim_id, ?, ?, c.amount from unnest(?, ?) as c(claim_id, amount) on conflict do nothing",
+            payoutId, fundId, perClaim.Select(c => c.ClaimId).ToArray(), perClaim.Select(c => c.Amount).ToArray());
     }
 
     public void Project(IEvent<PayoutSettled> e, IDocumentOperations ops)
@@ -193,6 +214,7 @@ public sealed partial class FundReportProjection : EventProjection
              on conflict do nothing
              """,
             r.PayoutId, r.FundId, r.Reference, claimId ?? Guid.Empty, claimReferences, r.Amount.Amount, r.Amount.Currency, ReportTime.Ns(r.ReissuedAt), r.OriginalPayoutId);
+        PayoutClaims(ops, r.PayoutId, r.FundId, PayoutLines.Of(r));
     }
 
     public void Project(IEvent<BankStatementImported> e, IDocumentOperations ops)

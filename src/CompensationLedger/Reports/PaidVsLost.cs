@@ -135,8 +135,8 @@ public static class ClaimTotalsSource
             var claimIds = await session.Query<Claim>().Where(c => c.CaseId == id).Select(c => c.Id).ToListAsync(ct);
             if (claimIds.Count == 0) return [];
             // The claims' own streams, and the fund streams where their payouts settle or return.
-            var funds = await session.Query<Funds.Fund>().Where(f => f.CoveredCases.Contains(id)).Select(f => f.Id).ToListAsync(ct);
-            var streams = claimIds.Concat(funds).ToArray();
+            var fund = await Funds.CaseCoverages.FundIdOf(session, id, ct);
+            var streams = (fund is { } f ? claimIds.Append(f) : claimIds).ToArray();
             events = events.Where(e => e.StreamId.IsOneOf(streams));
         }
         var list = await events.OrderBy(e => e.Sequence).ToListAsync(ct);

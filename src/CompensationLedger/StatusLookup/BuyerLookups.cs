@@ -83,15 +83,43 @@ public static class BuyerLookups
 
     private static async Task<BuyerClaimStatus> StatusOf(IQuerySession session, Claim claim, CancellationToken ct)
     {
-        // The claim's events and the fund covering its case (as CoverCaseEndpoint.FundOf) in one round trip.
+        // The claim's events and its payments (from the payout report tables, not the fund document) in one round trip.
         var reads = session.CreateBatchQuery();
         var eventsRead = reads.Events.FetchStream(claim.Id);
-        var fundRead = reads.Query<Funds.Fund>().Where(f => f.CoveredCases.Contains(claim.CaseId)).FirstOrDefault();
+        var paymentsRead = reads.Query<PaymentRow>(PaymentsSql(session), claim.Id);
         await reads.Execute(ct);
         var events = await eventsRead;
-        var fund = await fundRead;
-        var payouts = fund?.Payouts.Values.Where(p => p.Pays(claim.Id)).ToArray() ?? [];
-        return BuyerStatus.From(claim, events.Select(e => e.Data), payouts);
+        var payments = (await paymentsRead).Select(r => r.ToPayment()).ToArray();
+        return BuyerStatus.FromPayments(claim, events.Select(e => e.Data), payments);
+    }
+
+    /// <summary>The payouts that pay a claim, with this claim's part: <c>report_payout_claims</c> by claim, joined to <c>report_payouts</c>.</summary>
+    private static string PaymentsSql(IQuerySession session)
+    {
+        var schema = session.DocumentStore.Options.DatabaseSchemaName;
+        return $"""
+                select jsonb_build_object('amount', p.amount, 'currency', p.currency, 'claimReferences', p.claim_reference, 'part', c.amount,
+                  'issuedAtNs', p.issued_at_ns, 'settledAtNs', p.settled_at_ns, 'returnedAtNs', p.returned_at_ns,
+                  'reissued', exists (select 1 from {schema}.{Reports.FundReportProjection.PayoutsTable} r where r.reissue_of = p.payout_id))
+                from {schema}.{Reports.FundReportProjection.PayoutClaimsTable} c
+                join {schema}.{Reports.FundReportProjection.PayoutsTable} p on p.payout_id = c.payout_id
+                where c.claim_id = ?
+                """;
+    }
+
+    /// <summary>A row of <see cref="PaymentsSql"/>.</summary>
+    public sealed record PaymentRow(decimal Amount, string Currency, string ClaimReferences, decimal Part, long IssuedAtNs, long? SettledAtNs, long? ReturnedAtNs, bool Reissued)
+    {
+        public ClaimPayment ToPayment()
+        {
+            Instant? settled = SettledAtNs is { } s ? Reports.ReportTime.FromNs(s) : null;
+            Instant? returned = ReturnedAtNs is { } r ? Reports.ReportTime.FromNs(r) : null;
+            // The later of the two is the payout's state, as the fund's events leave it.
+            var status = settled is { } x && (returned is null || x > returned) ? Funds.PayoutStatus.Settled
+                : returned is not null ? Funds.PayoutStatus.Returned : Funds.PayoutStatus.InTransit;
+            return new ClaimPayment(status, Reports.ReportTime.FromNs(IssuedAtNs), settled, returned, Reissued, new Money(Amount, Currency),
+                new Money(Funds.Fund.Normalised(Part), Currency), ClaimReferences.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        }
     }
 
     private static string ForBuyer(Refusal refusal) => refusal.Code switch

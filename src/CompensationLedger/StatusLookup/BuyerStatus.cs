@@ -39,6 +39,19 @@ public sealed record BuyerEntitlement(Money Amount, string HowComputed);
 /// <param name="ForClaims">The buyer's claims this one transfer pays, by reference.</param>
 public sealed record BuyerPayment(LocalDate Date, Money Amount, string Status, string? WhatToDo, Money? PaymentTotal = null, IReadOnlyList<string>? ForClaims = null);
 
+/// <summary>One payout that pays the claim, as the buyer's status needs it.</summary>
+/// <param name="Amount">The whole transfer.</param>
+/// <param name="Part">What it carries for this claim (normalised: no trailing zeros, as <see cref="Funds.Fund.Normalised"/>).</param>
+/// <param name="ClaimReferences">The claims the transfer pays, in ordinal order.</param>
+/// <param name="Reissued">A returned payout that was sent again.</param>
+public sealed record ClaimPayment(Funds.PayoutStatus Status, Instant IssuedAt, Instant? SettledAt, Instant? ReturnedAt, bool Reissued, Money Amount, Money Part,
+    IReadOnlyList<string> ClaimReferences)
+{
+    public static ClaimPayment Of(Funds.Payout p, Guid claimId) =>
+        new(p.Status, p.IssuedAt, p.SettledAt, p.ReturnedAt, p.ReissuedAs is not null, p.Amount, new Money(Funds.Fund.Normalised(p.For(claimId)), p.Amount.Currency),
+            p.ClaimReferences);
+}
+
 /// <summary>One step of the claim's history, told to the buyer.</summary>
 public sealed record TimelineEntry(Instant At, string Title, string Detail);
 
@@ -46,12 +59,14 @@ public static class BuyerStatus
 {
     private static readonly InstantPattern DeadlinePattern = InstantPattern.CreateWithInvariantCulture("uuuu'-'MM'-'dd HH':'mm 'UTC'");
 
-    public static BuyerClaimStatus From(Claim claim, IEnumerable<object> events, IReadOnlyList<Funds.Payout>? payouts = null)
+    public static BuyerClaimStatus From(Claim claim, IEnumerable<object> events, IReadOnlyList<Funds.Payout>? payouts = null) =>
+        FromPayments(claim, events, (payouts ?? []).Where(p => p.Pays(claim.Id)).Select(p => ClaimPayment.Of(p, claim.Id)).ToArray());
+
+    /// <summary>As <see cref="From"/>, from the payments of this claim as the report tables hold them (no fund document needed).</summary>
+    public static BuyerClaimStatus FromPayments(Claim claim, IEnumerable<object> events, IReadOnlyList<ClaimPayment> payments)
     {
-        payouts = (payouts ?? []).Where(p => p.Pays(claim.Id)).ToArray();
-        Money Part(Funds.Payout p) => new(Funds.Fund.Normalised(p.For(claim.Id)), p.Amount.Currency);
         var timeline = events.Select(Describe).Where(e => e is not null).Select(e => e!)
-            .Concat(payouts.SelectMany(p => PaymentSteps(p, Part(p))))
+            .Concat(payments.SelectMany(PaymentSteps))
             .OrderBy(e => e.At)
             .ToList();
         var entitlement = claim.Entitlement is { } computation ? new BuyerEntitlement(computation.Entitlement, HowComputed(computation)) : null;
@@ -71,26 +86,26 @@ public static class BuyerStatus
             claim.BeneficiaryAccount is { } account ? Cases.AccountNumbers.Mask(account) : null,
             missing,
             entitlement,
-            payouts.Where(p => p.Status == Funds.PayoutStatus.Settled).Select(Part).Aggregate(Money.Zero(claim.Policy.FundCurrency), (a, b) => a + b),
-            payouts.OrderBy(p => p.IssuedAt).Select(p => Payment(p, Part(p))).ToArray(),
+            payments.Where(p => p.Status == Funds.PayoutStatus.Settled).Select(p => p.Part).Aggregate(Money.Zero(claim.Policy.FundCurrency), (a, b) => a + b),
+            payments.OrderBy(p => p.IssuedAt).Select(Payment).ToArray(),
             timeline,
             next);
     }
 
-    private static BuyerPayment Payment(Funds.Payout p, Money part) => p.Status switch
+    private static BuyerPayment Payment(ClaimPayment p) => p.Status switch
     {
-        Funds.PayoutStatus.Settled => new BuyerPayment(p.SettledAt!.Value.InUtc().Date, part, "paid", null, p.Amount, p.ClaimReferences),
-        Funds.PayoutStatus.Returned => new BuyerPayment(p.ReturnedAt!.Value.InUtc().Date, part, "returned by the bank",
-            p.ReissuedAs is null
+        Funds.PayoutStatus.Settled => new BuyerPayment(p.SettledAt!.Value.InUtc().Date, p.Part, "paid", null, p.Amount, p.ClaimReferences),
+        Funds.PayoutStatus.Returned => new BuyerPayment(p.ReturnedAt!.Value.InUtc().Date, p.Part, "returned by the bank",
+            !p.Reissued
                 ? "Your bank returned this payment. Contact the fund with your claim reference and your correct bank details; the money is kept for you."
                 : "Your bank returned this payment; it was sent again to the corrected bank details.", p.Amount, p.ClaimReferences),
-        _ => new BuyerPayment(p.IssuedAt.InUtc().Date, part, "on its way", "The payment has been sent; banks usually take a few working days.", p.Amount, p.ClaimReferences),
+        _ => new BuyerPayment(p.IssuedAt.InUtc().Date, p.Part, "on its way", "The payment has been sent; banks usually take a few working days.", p.Amount, p.ClaimReferences),
     };
 
-    private static IEnumerable<TimelineEntry> PaymentSteps(Funds.Payout p, Money part)
+    private static IEnumerable<TimelineEntry> PaymentSteps(ClaimPayment p)
     {
         var together = p.ClaimReferences.Count > 1
-            ? $" It is {Amount(part)} for this claim, in one payment of {Amount(p.Amount)} for your claims {string.Join(", ", p.ClaimReferences)}."
+            ? $" It is {Amount(p.Part)} for this claim, in one payment of {Amount(p.Amount)} for your claims {string.Join(", ", p.ClaimReferences)}."
             : "";
         yield return new TimelineEntry(p.IssuedAt, "Payment sent", $"{Amount(p.Amount)} was sent to your bank account.{together}");
         if (p.SettledAt is { } settled) yield return new TimelineEntry(settled, "Payment received by your bank", $"{Amount(p.Amount)} was paid.{together}");

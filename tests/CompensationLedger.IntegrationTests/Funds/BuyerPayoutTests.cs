@@ -164,6 +164,67 @@ public sealed class BuyerPayoutTests(LedgerApp app) : IntegrationTest(app)
     }
 
     /// <summary>A round paid and released by two people, and its one payout returned by the bank.</summary>
+    [Fact]
+    public async Task migration_0007_fills_the_case_coverage_fund_terms_and_payout_claims_as_the_projections_do()
+    {
+        // Funds, coverages and payouts (one paying two claims of one buyer) made through the projections, as before the migration.
+        var caseId = await App.OpenFlaggedCase();
+        var fundId = await App.EstablishFund();
+        await (await App.Finance().PostJson($"/api/funds/{fundId}/cases", new { caseId })).ShouldBe(200);
+        var poolId = await App.OpenGeneralPool(fundId);
+        await App.Deposit(fundId, poolId, 10_000.00m, "DEP-1");
+        var claims = new[]
+        {
+            await App.FileForBuyer(caseId, "TT-JANE-1", 1400.00m), await App.FileForBuyer(caseId, "TT-JANE-2", 500.00m),
+            await App.FileForBuyer(caseId, "TT-BOB-1", 1000.00m, buyer: "Bob Other"),
+        };
+        foreach (var claim in claims)
+        {
+            await App.Verify(claim.ClaimId);
+            await (await App.Act(App.Approver(), claim.ClaimId, "approval", new { })).ShouldBe(200);
+        }
+        await WaitForEntitlements(fundId, 3);
+        App.Clock.Advance(Duration.FromDays(7));
+        var roundId = (await App.PrepareRound(fundId)).GetProperty("id").GetGuid();
+        await (await App.Finance(FundApi.Releaser).PostJson($"/api/rounds/{roundId}/release", new { })).ShouldBe(200);
+        await CompensationLedger.Demo.PutianDemo.SeedAsync(App.Store, App.Clock);
+        await CompensationLedger.Demo.FairPlayFundDemo.SeedAsync(App.Store, App.Clock);
+
+        const string schema = CompensationLedger.Infrastructure.LedgerSetup.Schema;
+        string[] queries =
+        [
+            $"select id::text || ' ' || data::text || ' ' || coalesce(mt_dotnet_type, '') from {schema}.mt_doc_casecoverage order by id",
+            // Not mt_version: the projection writes the version of the last event of the append that touched the terms, the
+            // migration the fund's version (the same or later; every later event of the stream is later still).
+            $"select id::text || ' ' || data::text || ' ' || coalesce(mt_dotnet_type, '') from {schema}.mt_doc_fundterms order by id",
+            $"select claim_id::text || ' ' || payout_id::text || ' ' || fund_id::text || ' ' || amount::text from {schema}.report_payout_claims order by claim_id, payout_id",
+        ];
+        await using var connection = (Npgsql.NpgsqlConnection)App.Store.Storage.Database.CreateConnection();
+        await connection.OpenAsync();
+        async Task<string[]> Rows(string sql)
+        {
+            await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            var rows = new List<string>();
+            while (await reader.ReadAsync()) rows.Add(reader.GetString(0));
+            return rows.ToArray();
+        }
+        var projected = new List<string[]>();
+        foreach (var sql in queries) projected.Add(await Rows(sql));
+        projected[0].Length.ShouldBeGreaterThanOrEqualTo(2);
+        projected[1].Length.ShouldBeGreaterThanOrEqualTo(2);
+        projected[2].Length.ShouldBeGreaterThanOrEqualTo(3);
+
+        var script = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "migrations", "0007_case_coverage.sql"));
+        var backfill = script[script.IndexOf("-- ===== backfill", StringComparison.Ordinal)..];
+        await using (var empty = new Npgsql.NpgsqlCommand(
+            $"delete from {schema}.mt_doc_casecoverage; delete from {schema}.mt_doc_fundterms; delete from {schema}.report_payout_claims;", connection))
+            await empty.ExecuteNonQueryAsync();
+        await using (var fill = new Npgsql.NpgsqlCommand(backfill, connection)) await fill.ExecuteNonQueryAsync();
+
+        for (var i = 0; i < queries.Length; i++) (await Rows(queries[i])).ShouldBe(projected[i], queries[i]);
+    }
+
     private async Task<Guid> ReleasedAndReturned(Guid fundId)
     {
         var roundId = (await App.PrepareRound(fundId)).GetProperty("id").GetGuid();

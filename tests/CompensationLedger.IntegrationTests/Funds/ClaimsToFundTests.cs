@@ -1,3 +1,4 @@
+using Marten;
 using System.Text.Json;
 using CompensationLedger.IntegrationTests.Claims;
 using CompensationLedger.IntegrationTests.Infrastructure;
@@ -70,6 +71,28 @@ public sealed class ClaimsToFundTests(LedgerApp app) : IntegrationTest(app)
         (await (await App.Finance().PostJson($"/api/funds/{second}/cases", new { caseId })).ShouldBeProblem(409))
             .GetProperty("code").GetString().ShouldBe("case-covered-by-another-fund");
         await (await App.Finance().PostJson($"/api/funds/{first}/cases", new { caseId = Guid.NewGuid() })).ShouldBeProblem(404);
+    }
+
+    [Fact]
+    public async Task two_funds_covering_the_same_case_at_the_same_moment_leave_it_covered_by_one()
+    {
+        // Each fund's stream is its own, so their versions do not serialise the two declarations: the case's coverage
+        // document (keyed by the case) does. Whichever commits second is refused, however the requests interleave.
+        for (var round = 0; round < 5; round++)
+        {
+            var caseId = await App.OpenFlaggedCase();
+            var funds = new[] { await App.EstablishFund(), await App.EstablishFund(), await App.EstablishFund() };
+            var responses = await Task.WhenAll(funds.Select(fundId => App.Finance().PostJson($"/api/funds/{fundId}/cases", new { caseId })));
+
+            responses.Count(r => (int)r.StatusCode == 200).ShouldBe(1);
+            foreach (var refused in responses.Where(r => (int)r.StatusCode != 200))
+                (await refused.ShouldBeProblem(409)).GetProperty("code").GetString().ShouldBe("case-covered-by-another-fund");
+            var covering = funds[Array.FindIndex(responses, r => (int)r.StatusCode == 200)];
+            await using var session = App.Store.QuerySession();
+            (await session.LoadAsync<CompensationLedger.Funds.CaseCoverage>(caseId))!.FundId.ShouldBe(covering);
+            (await session.Events.QueryRawEventDataOnly<CompensationLedger.Funds.FundCoversCase>().ToListAsync())
+                .Where(e => e.CaseId == caseId).Select(e => e.FundId).ShouldBe([covering]);
+        }
     }
 
     private static object HalfPolicy(string effectiveFrom, decimal ratio) => new

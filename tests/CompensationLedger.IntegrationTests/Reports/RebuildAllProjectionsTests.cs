@@ -46,7 +46,7 @@ public sealed class RebuildAllProjectionsTests(LedgerApp app) : IntegrationTest(
 
         // Every registered projection (the names come quoted, for display).
         var names = ((StoreOptions)App.Store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\'')).ToArray();
-        names.ShouldBe(["FraudCase", "Fund", "CompensationLedger.Funds.FundIndexProjection", "Claim", "ClaimTotals", "CompensationLedger.ExchangeRates.ExchangeRateProjection", "FundReports"], ignoreOrder: true);
+        names.ShouldBe(["FraudCase", "Fund", "CompensationLedger.Funds.FundIndexProjection", "CompensationLedger.Funds.CaseCoverageProjection", "FundTerms", "Claim", "ClaimTotals", "CompensationLedger.ExchangeRates.ExchangeRateProjection", "FundReports"], ignoreOrder: true);
         using var daemon = await App.Store.BuildProjectionDaemonAsync();
         foreach (var name in names) await daemon.RebuildProjectionAsync(name, TimeSpan.FromMinutes(1), CancellationToken.None);
 
