@@ -84,6 +84,12 @@ public sealed record PayoutReturned(Guid FundId, Guid PayoutId, Guid? ClaimId, I
 public sealed record PayoutReissuePrepared(Guid FundId, Guid PayoutId, BankDetails BankDetails, string PreparedBy, Instant PreparedAt);
 
 /// <summary>
+/// A prepared reissue was withdrawn before approval (wrong details, or the approver would not approve them): nothing had
+/// moved, and the returned payout may be prepared again with other details.
+/// </summary>
+public sealed record PayoutReissueWithdrawn(Guid FundId, Guid PayoutId, string Reason, string WithdrawnBy, Instant WithdrawnAt);
+
+/// <summary>
 /// A returned payout was sent again, from the same pools, to corrected bank details: approved by
 /// <paramref name="ReissuedBy"/>, prepared by <paramref name="PreparedBy"/> (null on reissues made before four eyes applied to them).
 /// </summary>
@@ -366,6 +372,9 @@ public sealed record Fund(
     public Fund Apply(PayoutReissuePrepared e) =>
         this with { Payouts = Payouts.SetItem(e.PayoutId, Payouts[e.PayoutId] with { PendingReissue = new PendingReissue(e.BankDetails, e.PreparedBy, e.PreparedAt) }) };
 
+    public Fund Apply(PayoutReissueWithdrawn e) =>
+        this with { Payouts = Payouts.SetItem(e.PayoutId, Payouts[e.PayoutId] with { PendingReissue = null }) };
+
     public Fund Apply(PayoutReissued e)
     {
         var original = Payouts[e.OriginalPayoutId];
@@ -396,6 +405,7 @@ public sealed record Fund(
         PayoutSettled x => fund!.Apply(x),
         PayoutReturned x => fund!.Apply(x),
         PayoutReissuePrepared x => fund!.Apply(x),
+        PayoutReissueWithdrawn x => fund!.Apply(x),
         PayoutReissued x => fund!.Apply(x),
         BankStatementImported x => fund!.Apply(x),
         _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),
@@ -416,6 +426,7 @@ public sealed record Fund(
         PayoutSettled x => x.SettledAt,
         PayoutReturned x => x.ReturnedAt,
         PayoutReissuePrepared x => x.PreparedAt,
+        PayoutReissueWithdrawn x => x.WithdrawnAt,
         PayoutReissued x => x.ReissuedAt,
         BankStatementImported x => x.ImportedAt,
         _ => throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e)),

@@ -99,6 +99,17 @@ public sealed class BuyerPayoutTests(LedgerApp app) : IntegrationTest(app)
         var again = await App.Finance("frank").PostJson($"/api/payouts/{payoutId}/reissue", new { bankDetails = new { accountHolder = "Mallory", accountNumber = "99999999" } });
         (await again.ShouldBeProblem(409)).GetProperty("code").GetString().ShouldBe("reissue-already-prepared");
 
+        // Wrong details prepared: withdrawn (a reason is required), then prepared again.
+        var noReason = await App.Finance("frank").PostJson($"/api/payouts/{payoutId}/reissue/withdrawal", new { reason = "" });
+        (await noReason.ShouldBeProblem(400)).ErrorFields().ShouldContain("reason");
+        var withdrawn = await App.Finance("frank").PostJson($"/api/payouts/{payoutId}/reissue/withdrawal", new { reason = "wrong account" });
+        await withdrawn.ShouldBe(200);
+        (await withdrawn.Json()).GetProperty("pendingReissue").ValueKind.ShouldBe(System.Text.Json.JsonValueKind.Null);
+        var nothingToWithdraw = await App.Finance("frank").PostJson($"/api/payouts/{payoutId}/reissue/withdrawal", new { reason = "again" });
+        (await nothingToWithdraw.ShouldBeProblem(409)).GetProperty("code").GetString().ShouldBe("reissue-not-prepared");
+        await (await App.Finance("fiona").PostJson($"/api/payouts/{payoutId}/reissue",
+            new { bankDetails = new { accountHolder = "Ann Buyer", accountNumber = "GB29 NWBK 6016 1331 9268 19" } })).ShouldBe(202);
+
         var events = await App.EventCount();
         var samePerson = await App.Finance("FIONA").PostJson($"/api/payouts/{payoutId}/reissue/approval", new { });
         (await samePerson.ShouldBeProblem(409)).GetProperty("code").GetString().ShouldBe("four-eyes");

@@ -167,6 +167,31 @@ public sealed class FundSpecs
     }
 
     [Fact]
+    public void a_prepared_reissue_with_wrong_details_is_withdrawn_and_prepared_again_then_approved_by_a_second_person()
+    {
+        var fund = Given(Established(), GeneralPool, Deposit(General, 1_000m, "DEP-1"), Entitled(1, 600m));
+        fund = Then(fund, Prepare(fund, Round1));
+        fund = Then(fund, Release(fund, Round1));
+        var payout = fund.Payouts.Values.Single();
+        WithdrawReissueEndpoint.Decide(fund, payout.Id, new WithdrawReissue("nothing prepared"), "fiona", Now).Refusal!.Code.ShouldBe("reissue-not-prepared");
+        fund = Then(fund, ReturnPayoutEndpoint.Decide(fund, payout.Id, new RecordPayoutReturn("account closed"), "fiona", Now));
+        fund = Then(fund, ReissuePayoutEndpoint.Decide(fund, payout.Id, new ReissuePayout(new BankDetails("Ann Buyer", "11111111")), "fiona", Now));
+
+        var withdrawn = WithdrawReissueEndpoint.Decide(fund, payout.Id, new WithdrawReissue(" the buyer sent the wrong account "), "frank", Now);
+
+        withdrawn.Events.ShouldBeFacts(new PayoutReissueWithdrawn(FundId, payout.Id, "the buyer sent the wrong account", "frank", Now));
+        fund = Then(fund, withdrawn);
+        fund.Payouts[payout.Id].PendingReissue.ShouldBeNull();
+        fund.Pools[General].Available.ShouldBe(1_000m);
+        ApproveReissueEndpoint.Decide(fund, payout.Id, Guid.NewGuid(), "frank", Now).Refusal!.Code.ShouldBe("reissue-not-prepared");
+
+        fund = Then(fund, ReissuePayoutEndpoint.Decide(fund, payout.Id, new ReissuePayout(new BankDetails("Ann Buyer", "22222222")), "fiona", Now));
+        ApproveReissueEndpoint.Decide(fund, payout.Id, Guid.NewGuid(), "fiona", Now).Refusal!.Code.ShouldBe("four-eyes");
+        fund = Then(fund, ApproveReissueEndpoint.Decide(fund, payout.Id, Guid.NewGuid(), "frank", Now));
+        fund.Payouts.Values.Single(p => p.ReissueOf == payout.Id).BankDetails!.AccountNumber.ShouldBe("22222222");
+    }
+
+    [Fact]
     public void a_returned_payout_whose_claim_was_topped_up_meanwhile_is_not_reissued()
     {
         var fund = Given(Established(), GeneralPool, Deposit(General, 1_000m, "DEP-1"), Entitled(1, 600m));
