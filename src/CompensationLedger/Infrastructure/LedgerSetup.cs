@@ -66,7 +66,8 @@ public static class LedgerSetup
                 // duplicate fingerprints as documents beside (not in) the events; the reference number sequence.
                 options.Projections.Snapshot<Claim>(SnapshotLifecycle.Inline);
                 options.Schema.For<Claim>().Index(c => c.CaseId).Index(c => c.FiledAt).UniqueIndex(c => c.Reference);
-                options.Schema.For<ClaimFingerprint>();
+                // Verification reads a claim's fingerprints by claim: indexed, or every verification scans every fingerprint (the benchmark saw 7 verifications/s at 100k claims).
+                options.Schema.For<ClaimFingerprint>().Index(f => f.ClaimId);
                 options.Schema.For<BuyerDetails>();
                 options.Schema.For<ClaimAccess>().UniqueIndex(a => a.Reference);
                 options.Storage.ExtendedSchemaObjects.Add(ClaimReferences.Sequence(Schema));
