@@ -16,8 +16,10 @@ public static class BuyerCap
     /// <summary>What the buyer (<paramref name="payee"/>) may still be committed under the cap; null when the policy has no cap per buyer.</summary>
     public static decimal? Room(Fund fund, string payee, PolicyVersion? policy) =>
         policy?.CapPerBuyer is { } cap
-            ? Math.Max(0m, cap.Amount - fund.Entitlements.Values.Where(e => e.Payee == payee).Sum(e => e.Committed))
+            ? RoomUnder(cap, fund.Entitlements.Values.Where(e => e.Payee == payee).Sum(e => e.Committed))
             : null;
+
+    private static decimal RoomUnder(Money cap, decimal committed) => Math.Max(0m, cap.Amount - committed);
 
     /// <summary>
     /// What each claim still owed may receive in a round under the cap: each buyer's room goes to their claims in claim
@@ -32,7 +34,7 @@ public static class BuyerCap
             : fund.Entitlements.Values.GroupBy(e => e.Payee).ToDictionary(g => g.Key, g => g.Sum(e => e.Committed));
         foreach (var buyer in fund.Entitlements.Values.Where(e => e.StillOwed > 0m).GroupBy(e => e.Payee))
         {
-            decimal? room = policy.CapPerBuyer is { } cap ? Math.Max(0m, cap.Amount - committed![buyer.Key]) : null;
+            decimal? room = policy.CapPerBuyer is { } cap ? RoomUnder(cap, committed![buyer.Key]) : null;
             foreach (var claim in buyer.OrderBy(e => e.ClaimReference, StringComparer.Ordinal).ThenBy(e => e.ClaimId))
             {
                 var share = room is { } left ? Math.Min(claim.StillOwed, left) : claim.StillOwed;

@@ -159,6 +159,17 @@ public static class PayoutLines
     public static IReadOnlyList<PoolAmount> PerPool(IEnumerable<PayoutLine> lines) =>
         lines.GroupBy(l => l.PoolId).Select(g => new PoolAmount(g.Key, new Money(Fund.Normalised(g.Sum(l => l.Amount.Amount)), g.First().Amount.Currency))).ToArray();
 
+    /// <summary>The references of the claims a payout pays, in ordinal order (one payout per buyer may pay several).</summary>
+    public static IReadOnlyList<string> References(IEnumerable<PayoutLine> lines) =>
+        lines.Select(l => l.ClaimReference).Distinct().Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>The claim a payout pays when it pays exactly one; null when it pays several.</summary>
+    public static Guid? OnlyClaim(IEnumerable<PayoutLine> lines)
+    {
+        var claims = lines.Select(l => l.ClaimId).Distinct().Take(2).ToList();
+        return claims.Count == 1 ? claims[0] : null;
+    }
+
     /// <summary>The claims of a set of payout events' lines with what each is paid.</summary>
     public static IReadOnlyDictionary<Guid, decimal> PerClaim(IEnumerable<PayoutLine> lines) =>
         lines.GroupBy(l => l.ClaimId).ToDictionary(g => g.Key, g => g.Sum(l => l.Amount.Amount));
@@ -257,7 +268,7 @@ public sealed record Payout(
 
     /// <summary>The claims this payout pays, in reference order.</summary>
     [JsonIgnore]
-    public IReadOnlyList<string> ClaimReferences => PerClaim.Select(l => l.ClaimReference).Distinct().Order(StringComparer.Ordinal).ToArray();
+    public IReadOnlyList<string> ClaimReferences => PayoutLines.References(PerClaim);
 
     public bool Pays(Guid claimId) => PerClaim.Any(l => l.ClaimId == claimId);
 

@@ -111,9 +111,10 @@ public sealed record PayoutView(
     public static PayoutView From(Fund fund, Payout p)
     {
         var claims = p.PerClaim;
-        var only = claims.Select(l => (l.ClaimId, l.ClaimReference)).Distinct().ToList();
-        return new(p.Id, p.Reference, fund.Id, p.RoundId, only.Count == 1 ? only[0].ClaimId : null, only.Count == 1 ? only[0].ClaimReference : null,
-            p.ClaimReferences, p.Amount, p.Lines, claims, p.Status, p.IssuedBy, p.IssuedAt, p.ReissueOf, p.ReissuedAs, p.SettledAt, p.ReturnedAt, p.ReturnReason,
+        var only = PayoutLines.OnlyClaim(claims);
+        var references = p.ClaimReferences;
+        return new(p.Id, p.Reference, fund.Id, p.RoundId, only, only is null ? null : references[0],
+            references, p.Amount, p.Lines, claims, p.Status, p.IssuedBy, p.IssuedAt, p.ReissueOf, p.ReissuedAs, p.SettledAt, p.ReturnedAt, p.ReturnReason,
             Masked(p.BankDetails), p.PendingReissue is { } pending ? pending with { BankDetails = Masked(pending.BankDetails)! } : null);
     }
 

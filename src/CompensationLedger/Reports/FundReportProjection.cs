@@ -145,12 +145,8 @@ public sealed partial class FundReportProjection : EventProjection
     /// <summary>A claim id parameter, null in the table when the payout pays several claims (queued commands take no null parameters).</summary>
     private const string NoClaim = "nullif(?, '00000000-0000-0000-0000-000000000000'::uuid)";
 
-    public static (Guid? ClaimId, string ClaimReferences) Claims(IReadOnlyList<PayoutLine> lines)
-    {
-        var claims = lines.Select(l => l.ClaimId).Distinct().ToList();
-        return (claims.Count == 1 ? claims[0] : null,
-            string.Join(' ', lines.Select(l => l.ClaimReference).Distinct().Order(StringComparer.Ordinal)));
-    }
+    public static (Guid? ClaimId, string ClaimReferences) Claims(IReadOnlyList<PayoutLine> lines) =>
+        (PayoutLines.OnlyClaim(lines), string.Join(' ', PayoutLines.References(lines)));
 
     public void Project(IEvent<FundEstablished> e, IDocumentOperations ops) =>
         ops.QueueSqlCommand($"insert into {T(FundsTable)} (fund_id, name, currency) values (?, ?, ?) on conflict do nothing", e.Data.FundId, e.Data.Name, e.Data.Currency);
