@@ -30,7 +30,10 @@ public sealed record PayoutRegisterLine(
     string? ReturnReason,
     Guid? ReissueOf);
 
-/// <summary>The payouts issued in a period (by issue date, UTC, both ends included), with totals per currency.</summary>
+/// <summary>
+/// The payouts issued in a period (by issue date, UTC, both ends included), with totals per currency. The totals and
+/// <see cref="TotalPayouts"/> are over the whole period; <see cref="Payouts"/> holds one page of its lines (all of them in CSV).
+/// </summary>
 public sealed record PayoutRegisterReport(
     LocalDate? From,
     LocalDate? To,
@@ -39,24 +42,55 @@ public sealed record PayoutRegisterReport(
     IReadOnlyList<Money> Issued,
     IReadOnlyList<Money> Settled,
     IReadOnlyList<Money> Returned,
-    IReadOnlyList<Money> InTransit);
+    IReadOnlyList<Money> InTransit,
+    int Page,
+    int PageSize,
+    int TotalPayouts);
+
+/// <summary>Which lines of the register to list: page numbers from 1, in issue order.</summary>
+public readonly record struct RegisterPage(int Number, int Size)
+{
+    public const int DefaultSize = 500;
+    public const int MaxSize = 5000;
+}
 
 public static class PayoutRegister
 {
     /// <summary>
     /// The register from the payouts table (<see cref="FundReportProjection"/>), read by issue time (index on
-    /// <c>issued_at_ns</c>, with the fund first when one is asked for): only the period's payouts are read.
+    /// <c>issued_at_ns</c>, with the fund first when one is asked for): only the period's payouts are read. The totals are
+    /// summed by PostgreSQL over the whole period; only the asked page of lines (all of them when <paramref name="page"/> is
+    /// null) is read, so a register of a hundred thousand payouts answers a page without loading the rest.
     /// </summary>
-    public static async Task<PayoutRegisterReport> LoadAsync(IQuerySession session, Guid? fundId, LocalDate? from, LocalDate? to, Instant? asOf, CancellationToken ct)
+    public static async Task<PayoutRegisterReport> LoadAsync(IQuerySession session, Guid? fundId, LocalDate? from, LocalDate? to, Instant? asOf,
+        CancellationToken ct, RegisterPage? page = null)
     {
         var schema = session.DocumentStore.Options.DatabaseSchemaName;
         var issuedFrom = from is { } f ? ReportTime.Ns(f.AtStartOfDayInZone(DateTimeZone.Utc).ToInstant()) : long.MinValue;
         var issuedBefore = Math.Min(ReportTime.UpTo(asOf), to is { } t ? ReportTime.Ns(t.PlusDays(1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant()) : long.MaxValue);
+        var upTo = ReportTime.UpTo(asOf);
+        var where = $"p.issued_at_ns >= @from and p.issued_at_ns < @before {(fundId is null ? "" : "and p.fund_id = @fund")}";
+        (string, object)[] parameters = [("from", issuedFrom), ("before", issuedBefore), ("fund", fundId ?? Guid.Empty), ("upTo", upTo),
+            ("take", page is { } l ? l.Size : int.MaxValue), ("skip", page is { } s ? (long)(s.Number - 1) * s.Size : 0L)];
+
+        // A payout's status as of the instant, as Line decides it: returned first, then settled, else in transit.
+        var totals = await ReportSql.ReadAsync(session, $"""
+            select p.currency,
+                   case when p.returned_at_ns < @upTo then 'returned' when p.settled_at_ns < @upTo then 'settled' else 'in-transit' end,
+                   count(*)::int, sum(p.amount)
+            from {schema}.{FundReportProjection.PayoutsTable} p
+            where {where}
+            group by 1, 2
+            """, r => (Currency: r.GetString(0), Status: r.GetString(1), Count: r.GetInt32(2), Amount: new Money(r.GetDecimal(3), r.GetString(0))),
+            ct, parameters);
+
         var sql = $"""
                    select p.payout_id, p.reference, p.fund_id, f.name, p.round_id, p.claim_reference, p.claim_id, p.amount, p.currency,
                           p.issued_at_ns, p.settled_at_ns, p.returned_at_ns, p.return_reason, p.reissue_of
                    from {schema}.{FundReportProjection.PayoutsTable} p join {schema}.{FundReportProjection.FundsTable} f on f.fund_id = p.fund_id
-                   where p.issued_at_ns >= @from and p.issued_at_ns < @before {(fundId is null ? "" : "and p.fund_id = @fund")}
+                   where {where}
+                   order by p.issued_at_ns, p.reference collate "C"
+                   limit @take offset @skip
                    """;
         Instant? At(Npgsql.NpgsqlDataReader r, int column) => r.IsDBNull(column) ? null : ReportTime.FromNs(r.GetInt64(column));
         var payouts = await ReportSql.ReadAsync(session, sql, r => (FundId: r.GetGuid(2), Fund: r.GetString(3), ClaimId: r.IsDBNull(6) ? (Guid?)null : r.GetGuid(6),
@@ -64,8 +98,15 @@ public static class PayoutRegister
                 r.GetGuid(0), r.GetString(1), r.GetGuid(4), r.IsDBNull(6) ? null : r.GetGuid(6), r.GetString(5), Lines: [], new Money(r.GetDecimal(7), r.GetString(8)), PayoutStatus.InTransit,
                 ReportTime.FromNs(r.GetInt64(9)), IssuedBy: "", BankDetails: null, ReissueOf: r.IsDBNull(13) ? null : r.GetGuid(13), ReissuedAs: null,
                 SettledAt: At(r, 10), ReturnedAt: At(r, 11), ReturnReason: r.IsDBNull(12) ? null : r.GetString(12))),
-            ct, ("from", issuedFrom), ("before", issuedBefore), ("fund", fundId ?? Guid.Empty));
-        return Report(payouts.Select(p => Line(p.FundId, p.Fund, p.Payout, p.ClaimId, p.ClaimReferences, asOf)), from, to, asOf);
+            ct, parameters);
+
+        IReadOnlyList<Money> Sum(string? status) =>
+            [.. totals.Where(x => status is null || x.Status == status).GroupBy(x => x.Currency).OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => g.Select(x => x.Amount).Aggregate((a, b) => a + b))];
+        var count = totals.Sum(x => x.Count);
+        var lines = payouts.Select(p => Line(p.FundId, p.Fund, p.Payout, p.ClaimId, p.ClaimReferences, asOf)).ToList();
+        return new PayoutRegisterReport(from, to, asOf, lines, Sum(null), Sum("settled"), Sum("returned"), Sum("in-transit"),
+            page?.Number ?? 1, page?.Size ?? count, count);
     }
 
     /// <summary>
@@ -93,7 +134,8 @@ public static class PayoutRegister
             Totals(lines),
             Totals(lines.Where(l => l.Status == PayoutStatus.Settled)),
             Totals(lines.Where(l => l.Status == PayoutStatus.Returned)),
-            Totals(lines.Where(l => l.Status == PayoutStatus.InTransit)));
+            Totals(lines.Where(l => l.Status == PayoutStatus.InTransit)),
+            1, lines.Count, lines.Count);
     }
 
     private static PayoutRegisterLine Line(Guid fundId, string fundName, Payout p, Instant? asOf)
@@ -141,11 +183,13 @@ public static class PayoutRegisterEndpoint
     [ProducesResponseType<PayoutRegisterReport>(StatusCodes.Status200OK, "application/json", PaidVsLost.CsvMediaType)]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status404NotFound, "application/problem+json")]
-    [EndpointSummary("Payouts issued from..to (ISO dates, by issue date), of one fund or all, with status as of asOf; CSV with Accept: text/csv")]
+    [EndpointSummary("Payouts issued from..to (ISO dates, by issue date), of one fund or all, with status as of asOf; totals over the period, lines a page at a time (page, pageSize); CSV (Accept: text/csv) has every line")]
     public static async Task<IResult> Get(IQuerySession session, HttpRequest request, CancellationToken ct,
-        string? from = null, string? to = null, string? fundId = null, string? asOf = null)
+        string? from = null, string? to = null, string? fundId = null, string? asOf = null, int page = 1, int pageSize = RegisterPage.DefaultSize)
     {
         var check = new Validation();
+        if (page < 1) check.Add("page", "must be 1 or more.");
+        if (pageSize is < 1 or > RegisterPage.MaxSize) check.Add("pageSize", $"must be between 1 and {RegisterPage.MaxSize}.");
         var fromDate = check.Date("from", from);
         var toDate = check.Date("to", to);
         if (fromDate is not null && toDate is not null && toDate < fromDate) check.Add("to", "must be on or after from.");
@@ -159,7 +203,9 @@ public static class PayoutRegisterEndpoint
         if (!check.IsValid) return check.ToProblem().ToResult();
 
         if (fund is { } oneFund && await ReportSql.FundAsync(session, oneFund, ct) is null) return Problems.NotFound("Fund", oneFund).ToResult();
-        var report = await PayoutRegister.LoadAsync(session, fund, fromDate, toDate, cutoff, ct);
+        // A spreadsheet export wants the whole period in one file; JSON clients page through it.
+        var wantsCsv = PaidVsLostEndpoint.WantsCsv(request);
+        var report = await PayoutRegister.LoadAsync(session, fund, fromDate, toDate, cutoff, ct, wantsCsv ? null : new RegisterPage(page, pageSize));
         return ReportResults.JsonOrCsv(request, report, PayoutRegister.ToCsv);
     }
 

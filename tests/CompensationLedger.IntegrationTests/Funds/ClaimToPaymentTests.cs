@@ -73,6 +73,26 @@ public sealed class ClaimToPaymentTests(LedgerApp app) : IntegrationTest(app)
         register.GetProperty("settled").EnumerateArray().Single().GetProperty("amount").GetDecimal().ShouldBe(980.00m);
         register.GetProperty("returned").EnumerateArray().Single().GetProperty("amount").GetDecimal().ShouldBe(1000.00m);
 
+        register.GetProperty("totalPayouts").GetInt32().ShouldBe(2);
+
+        // A page at a time: the totals stay those of the whole period, and the pages together are the register.
+        var first = await (await auditor.GetAsync($"/api/reports/payout-register?from=2011-04-01&to=2011-04-30&fundId={fundId}&pageSize=1")).Json();
+        var second = await (await auditor.GetAsync($"/api/reports/payout-register?from=2011-04-01&to=2011-04-30&fundId={fundId}&pageSize=1&page=2")).Json();
+        var beyond = await (await auditor.GetAsync($"/api/reports/payout-register?from=2011-04-01&to=2011-04-30&fundId={fundId}&pageSize=1&page=3")).Json();
+        foreach (var page in new[] { first, second, beyond })
+        {
+            page.GetProperty("totalPayouts").GetInt32().ShouldBe(2);
+            page.GetProperty("pageSize").GetInt32().ShouldBe(1);
+            page.GetProperty("issued").EnumerateArray().Single().GetProperty("amount").GetDecimal().ShouldBe(1980.00m);
+            page.GetProperty("returned").EnumerateArray().Single().GetProperty("amount").GetDecimal().ShouldBe(1000.00m);
+        }
+        beyond.GetProperty("payouts").GetArrayLength().ShouldBe(0);
+        first.GetProperty("payouts").EnumerateArray().Concat(second.GetProperty("payouts").EnumerateArray())
+            .Select(l => l.GetProperty("payoutReference").GetString())
+            .ShouldBe(lines.Select(l => l.GetProperty("payoutReference").GetString()));
+        (await (await auditor.GetAsync("/api/reports/payout-register?pageSize=0")).ShouldBeProblem(400)).ErrorFields().ShouldContain("pageSize");
+        (await (await auditor.GetAsync("/api/reports/payout-register?page=0")).ShouldBeProblem(400)).ErrorFields().ShouldContain("page");
+
         var earlier = await (await auditor.GetAsync($"/api/reports/payout-register?fundId={fundId}&asOf=2011-04-19T00:00:00Z")).Json();
         earlier.GetProperty("payouts").EnumerateArray().Select(l => l.GetProperty("status").GetString()).ShouldBe(["in-transit", "in-transit"]);
         var beforeRound = await (await auditor.GetAsync($"/api/reports/payout-register?fundId={fundId}&asOf=2011-04-12T00:00:00Z")).Json();

@@ -47,6 +47,15 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
             Same(await PayoutRegister.LoadAsync(reader, FundId, null, null, asOf, CancellationToken.None), PayoutRegister.FromFunds([fund], null, null, asOf), because);
             Same(await PayoutRegister.LoadAsync(reader, null, new LocalDate(2011, 4, 12), new LocalDate(2011, 4, 12), asOf, CancellationToken.None),
                 PayoutRegister.FromFunds([fund], new LocalDate(2011, 4, 12), new LocalDate(2011, 4, 12), asOf), because);
+            var whole = PayoutRegister.FromFunds([fund], null, null, asOf);
+            var paged = new List<PayoutRegisterLine>();
+            for (var number = 1; number <= whole.Payouts.Count + 1; number++)
+            {
+                var page = await PayoutRegister.LoadAsync(reader, FundId, null, null, asOf, CancellationToken.None, new RegisterPage(number, 1));
+                Same(page with { Payouts = [], Page = 1, PageSize = whole.TotalPayouts }, whole with { Payouts = [] }, $"{because}, page {number}");
+                paged.AddRange(page.Payouts);
+            }
+            Same<IReadOnlyList<PayoutRegisterLine>>(paged, whole.Payouts, $"{because}, pages together");
             var at = asOf ?? Instant.MaxValue;
             var imported = await Reconciliation.StatementAsync(reader, statementId, at, CancellationToken.None);
             (imported is null).ShouldBe(statement.ImportedAt > at, because);
