@@ -234,6 +234,8 @@ public sealed class FundTests(LedgerApp app) : IntegrationTest(app)
         then.Amount("totalDebits").ShouldBe(100m);
         var now = await (await App.Finance().GetAsync($"/api/funds/{fundId}/books")).Json();
         now.Amount("totalDebits").ShouldBe(150m);
+        // Before the fund was established there were no books to read.
+        await (await App.Finance().GetAsync($"/api/funds/{fundId}/books?asOf=2000-01-01T00:00:00Z")).ShouldBeProblem(404);
     }
 
     [Fact]
