@@ -44,4 +44,14 @@ public static class BuyerCap
         }
         return owed;
     }
+
+    /// <summary>
+    /// What a round prepared now could commit to each claim still owed: <see cref="Owed"/> under the policy in force, or
+    /// the claim's whole <see cref="Entitlement.StillOwed"/> when no policy is in force. A claim absent from the answer can be
+    /// paid nothing more (its buyer has reached the cap, or nothing is owed).
+    /// </summary>
+    public static IReadOnlyDictionary<Guid, decimal> PayableNow(Fund fund, NodaTime.Instant now) =>
+        fund.PolicyInForce(now) is { } policy
+            ? Owed(fund, policy).ToDictionary(x => x.Claim.ClaimId, x => x.Owed)
+            : fund.Entitlements.Values.Where(e => e.StillOwed > 0m).ToDictionary(e => e.ClaimId, e => e.StillOwed);
 }

@@ -27,7 +27,9 @@ public sealed record PoolView(
             fund.Money(p.Returned), fund.Money(p.Available));
 }
 
-public sealed record EntitlementTotals(int Claims, Money Entitled, Money Committed, Money Settled, Money StillOwed);
+/// <param name="StillOwed">Entitled minus committed, claim by claim.</param>
+/// <param name="PayableUnderCap">What a round prepared now could still commit: <paramref name="StillOwed"/> less what the cap per buyer keeps back.</param>
+public sealed record EntitlementTotals(int Claims, Money Entitled, Money Committed, Money Settled, Money StillOwed, Money PayableUnderCap);
 
 public sealed record FundView(
     Guid Id,
@@ -47,10 +49,11 @@ public sealed record FundView(
     public static FundView From(Fund fund, Instant now)
     {
         var claims = fund.Entitlements.Values.ToList();
+        var payable = BuyerCap.PayableNow(fund, now);
         return new(fund.Id, fund.Version, fund.Name, fund.Sponsor, fund.Currency, fund.EligiblePlatforms, fund.PolicyInForce(now), fund.Policies,
             fund.Pools.Values.OrderBy(p => p.Sequence).Select(p => PoolView.From(fund, p)).ToArray(),
             new EntitlementTotals(claims.Count, fund.Money(claims.Sum(c => c.Amount)), fund.Money(claims.Sum(c => c.Committed)),
-                fund.Money(claims.Sum(c => c.Settled)), fund.Money(claims.Sum(c => c.StillOwed))),
+                fund.Money(claims.Sum(c => c.Settled)), fund.Money(claims.Sum(c => c.StillOwed)), fund.Money(payable.Values.Sum())),
             fund.Rounds.Values.OrderBy(r => r.Number).Select(r => RoundSummary.From(fund, r)).ToArray(),
             fund.EstablishedBy, fund.EstablishedAt);
     }
@@ -121,7 +124,11 @@ public sealed record PayoutView(
     private static BankDetails? Masked(BankDetails? bank) => bank is null ? null : bank with { AccountNumber = AccountNumbers.Mask(bank.AccountNumber) };
 }
 
-/// <summary>What the fund owes one claim and where that money is: set aside by a prepared round, in transit, or settled.</summary>
+/// <summary>
+/// What the fund owes one claim and where that money is: set aside by a prepared round, in transit, or settled.
+/// <see cref="StillOwed"/> is the claim's entitlement not yet committed; <see cref="PayableUnderCap"/> what a round prepared
+/// now could commit to it, which is less when the policy's cap per buyer holds the rest back (zero once the buyer has reached it).
+/// </summary>
 public sealed record EntitlementView(
     Guid ClaimId,
     string ClaimReference,
@@ -134,11 +141,13 @@ public sealed record EntitlementView(
     Money Allocated,
     Money InTransit,
     Money Settled,
-    Money StillOwed)
+    Money StillOwed,
+    Money PayableUnderCap)
 {
-    public static EntitlementView From(Fund fund, Entitlement e) =>
+    public static EntitlementView From(Fund fund, Entitlement e, IReadOnlyDictionary<Guid, decimal> payable) =>
         new(e.ClaimId, e.ClaimReference, e.CaseId, e.Platform, e.SupplierAccountId, e.BuyerCountry, fund.PerpetratorPoolFor(e)?.Id,
-            fund.Money(e.Amount), fund.Money(e.Allocated), fund.Money(e.InTransit), fund.Money(e.Settled), fund.Money(e.StillOwed));
+            fund.Money(e.Amount), fund.Money(e.Allocated), fund.Money(e.InTransit), fund.Money(e.Settled), fund.Money(e.StillOwed),
+            fund.Money(payable.GetValueOrDefault(e.ClaimId)));
 }
 
 /// <summary>One account of one pool in the trial balance: debits, credits and the debit-minus-credit balance.</summary>
@@ -192,7 +201,7 @@ public static class GetFundEndpoints
     [Tags("Fund")]
     [EndpointSummary("What the fund owes each approved claim and how much of it is allocated, in transit or settled")]
     public static async Task<Results<Ok<PagedList<EntitlementView>>, ProblemHttpResult>> ListEntitlements(
-        Guid fundId, IQuerySession session, CancellationToken ct, bool stillOwed = false, int page = 1, int pageSize = 50)
+        Guid fundId, IQuerySession session, IClock clock, CancellationToken ct, bool stillOwed = false, int page = 1, int pageSize = 50)
     {
         var check = new Validation();
         if (page < 1) check.Add("page", "must be 1 or more.");
@@ -200,8 +209,9 @@ public static class GetFundEndpoints
         if (!check.IsValid) return TypedResults.Problem(check.ToProblem());
         var fund = await session.LoadAsync<Fund>(fundId, ct);
         if (fund is null) return TypedResults.Problem(Problems.NotFound("Fund", fundId));
+        var payable = BuyerCap.PayableNow(fund, clock.GetCurrentInstant());
         var items = fund.Entitlements.Values.Where(e => !stillOwed || e.StillOwed > 0m)
-            .OrderBy(e => e.ClaimReference, StringComparer.Ordinal).Select(e => EntitlementView.From(fund, e)).ToList();
+            .OrderBy(e => e.ClaimReference, StringComparer.Ordinal).Select(e => EntitlementView.From(fund, e, payable)).ToList();
         return TypedResults.Ok(new PagedList<EntitlementView>(items.Skip((page - 1) * pageSize).Take(pageSize).ToArray(), page, pageSize, items.Count));
     }
 

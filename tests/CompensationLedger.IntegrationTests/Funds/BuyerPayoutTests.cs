@@ -169,6 +169,16 @@ public sealed class BuyerPayoutTests(LedgerApp app) : IntegrationTest(app)
             .ShouldBe([("CL-2011-000001", 800.00m), ("CL-2011-000002", 200.00m), ("CL-2011-000003", 800.00m)]);
         await (await App.Finance(FundApi.Releaser).PostJson($"/api/rounds/{round.GetProperty("id").GetGuid()}/release", new { })).ShouldBe(200);
 
+        // Ann's second claim is still owed 600 of its entitlement, but the cap keeps it from being paid: finance sees both.
+        var entitlements = (await (await App.Finance().GetAsync($"/api/funds/{fundId}/entitlements")).Json()).GetProperty("items").EnumerateArray()
+            .ToDictionary(e => e.GetProperty("claimReference").GetString()!);
+        entitlements["CL-2011-000002"].Amount("stillOwed").ShouldBe(600.00m);
+        entitlements["CL-2011-000002"].Amount("payableUnderCap").ShouldBe(0m);
+        entitlements["CL-2011-000003"].Amount("payableUnderCap").ShouldBe(0m);
+        var totals = (await (await App.Finance().GetAsync($"/api/funds/{fundId}")).Json()).GetProperty("entitlements");
+        totals.Amount("stillOwed").ShouldBe(600.00m);
+        totals.Amount("payableUnderCap").ShouldBe(0m);
+
         var next = await App.Finance().PostJson($"/api/funds/{fundId}/rounds", new { });
         (await next.ShouldBeProblem(409)).GetProperty("code").GetString().ShouldBe("buyer-cap-reached");
         (await App.GetFund(fundId)).Pool(poolId).Amount("inTransit").ShouldBe(1_800m);
