@@ -138,9 +138,15 @@ public static class FileClaimEndpoint
     public static void Record(IDocumentSession session, ClaimFiled filed, FileClaim command, string accessCode)
     {
         session.Events.StartStream<Claim>(filed.ClaimId, filed);
-        foreach (var fingerprint in Fingerprints(command, filed.ClaimId, filed.Reference)) session.Insert(fingerprint);
-        session.Insert(Buyer(filed.ClaimId, command.Buyer));
-        session.Insert(new ClaimAccess(filed.ClaimId, filed.Reference, AccessCodes.Hash(accessCode)));
+        session.InsertObjects(Documents(filed, command, accessCode));
+    }
+
+    /// <summary>What a filing stores beside its event: the duplicate fingerprints, the buyer's personal data, the access-code hash.</summary>
+    public static IEnumerable<object> Documents(ClaimFiled filed, FileClaim command, string accessCode)
+    {
+        foreach (var fingerprint in Fingerprints(command, filed.ClaimId, filed.Reference)) yield return fingerprint;
+        yield return Buyer(filed.ClaimId, command.Buyer);
+        yield return new ClaimAccess(filed.ClaimId, filed.Reference, AccessCodes.Hash(accessCode));
     }
 
     [WolverinePost("/api/claims", Name = "FileClaim")]

@@ -83,6 +83,9 @@ public static class LedgerSetup
                 // from the fund events, never by replaying the fund stream or reading the fund document (Reports/TOTALS.md).
                 options.Projections.Add(new Reports.FundReportProjection(Schema), ProjectionLifecycle.Inline);
 
+                // Rebuilds replay in large pages and write each aggregate once (ProjectionRebuilds); keep this after the last projection.
+                ProjectionRebuilds.Tune(options.Projections);
+
                 // Production never creates or alters schema objects: the numbered scripts in migrations/ do (see README).
                 options.AutoCreateSchemaObjects = production ? AutoCreate.None : AutoCreate.CreateOrUpdate;
                 return options;

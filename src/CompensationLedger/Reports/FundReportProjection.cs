@@ -161,26 +161,39 @@ public sealed partial class FundReportProjection : EventProjection
 
     public void Project(IEvent<RoundCancelled> e, IDocumentOperations ops) => Post(e, ops);
 
+    /// <summary>
+    /// The round's payouts and what each carries per claim, in two statements whatever the number of payouts (a row per
+    /// payout, a statement per row, was most of this projection's statements when a rebuild replays a large fund).
+    /// </summary>
     public void Project(IEvent<RoundReleased> e, IDocumentOperations ops)
     {
         Post(e, ops);
-        foreach (var p in e.Data.Payouts)
-        {
-            var (claimId, claimReferences) = Claims(PayoutLines.Of(p));
-            ops.QueueSqlCommand(
-                $"insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns) values (?, ?, ?, ?, {NoClaim}, ?, ?, ?, ?) on conflict do nothing",
-                p.PayoutId, e.Data.FundId, p.Reference, e.Data.RoundId, claimId ?? Guid.Empty, claimReferences, p.Amount.Amount, p.Amount.Currency, ReportTime.Ns(e.Data.ReleasedAt));
-            PayoutClaims(ops, p.PayoutId, e.Data.FundId, PayoutLines.Of(p));
-        }
+        var payouts = e.Data.Payouts.Select(p => (Payout: p, Claims: Claims(PayoutLines.Of(p)))).ToArray();
+        if (payouts.Length == 0) return;
+        ops.QueueSqlCommand(
+            $"""
+             insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns)
+             select p.payout_id, ?, p.reference, ?, nullif(p.claim_id, '00000000-0000-0000-0000-000000000000'::uuid), p.claim_reference, p.amount, p.currency, ?
+             from unnest(?, ?, ?, ?, ?, ?) as p(payout_id, reference, claim_id, claim_reference, amount, currency)
+             on conflict do nothing
+             """,
+            e.Data.FundId, e.Data.RoundId, ReportTime.Ns(e.Data.ReleasedAt),
+            payouts.Select(p => p.Payout.PayoutId).ToArray(), payouts.Select(p => p.Payout.Reference).ToArray(),
+            payouts.Select(p => p.Claims.ClaimId ?? Guid.Empty).ToArray(), payouts.Select(p => p.Claims.ClaimReferences).ToArray(),
+            payouts.Select(p => p.Payout.Amount.Amount).ToArray(), payouts.Select(p => p.Payout.Amount.Currency).ToArray());
+        PayoutClaims(ops, e.Data.FundId, payouts.Select(p => (p.Payout.PayoutId, PayoutLines.Of(p.Payout))));
     }
 
-    /// <summary>What the payout carries per claim (the sum of its lines for the claim), one statement per payout.</summary>
-    private void PayoutClaims(IDocumentOperations ops, Guid payoutId, Guid fundId, IReadOnlyList<PayoutLine> lines)
+    /// <summary>What each payout carries per claim (the sum of its lines for the claim), one statement for all of them.</summary>
+    private void PayoutClaims(IDocumentOperations ops, Guid fundId, IEnumerable<(Guid PayoutId, IReadOnlyList<PayoutLine> Lines)> payouts)
     {
-        var perClaim = lines.GroupBy(l => l.ClaimId).Select(g => (ClaimId: g.Key, Amount: g.Sum(l => l.Amount.Amount))).ToArray();
+        var perClaim = payouts
+            .SelectMany(p => p.Lines.GroupBy(l => l.ClaimId).Select(g => (ClaimId: g.Key, p.PayoutId, Amount: g.Sum(l => l.Amount.Amount))))
+            .ToArray();
+        if (perClaim.Length == 0) return;
         ops.QueueSqlCommand(
-            $"insert into {T(PayoutClaimsTable)} (claim_id, payout_id, fund_id, amount) select c.claim_id, ?, ?, c.amount from unnest(?, ?) as c(claim_id, amount) on conflict do nothing",
-            payoutId, fundId, perClaim.Select(c => c.ClaimId).ToArray(), perClaim.Select(c => c.Amount).ToArray());
+            $"insert into {T(PayoutClaimsTable)} (claim_id, payout_id, fund_id, amount) select c.claim_id, c.payout_id, ?, c.amount from unnest(?, ?, ?) as c(claim_id, payout_id, amount) on conflict do nothing",
+            fundId, perClaim.Select(c => c.ClaimId).ToArray(), perClaim.Select(c => c.PayoutId).ToArray(), perClaim.Select(c => c.Amount).ToArray());
     }
 
     public void Project(IEvent<PayoutSettled> e, IDocumentOperations ops)
@@ -210,25 +223,26 @@ public sealed partial class FundReportProjection : EventProjection
              on conflict do nothing
              """,
             r.PayoutId, r.FundId, r.Reference, claimId ?? Guid.Empty, claimReferences, r.Amount.Amount, r.Amount.Currency, ReportTime.Ns(r.ReissuedAt), r.OriginalPayoutId);
-        PayoutClaims(ops, r.PayoutId, r.FundId, PayoutLines.Of(r));
+        PayoutClaims(ops, r.FundId, [(r.PayoutId, PayoutLines.Of(r))]);
     }
 
+    /// <summary>Every line of the statement in one statement (one per line was thousands per imported statement).</summary>
     public void Project(IEvent<BankStatementImported> e, IDocumentOperations ops)
     {
         var s = e.Data;
-        var at = ReportTime.Ns(s.ImportedAt);
-        foreach (var l in s.Lines)
-        {
-            const string columns = "fund_id, statement_id, line, imported_at_ns, date, reference, amount, currency, direction, match, detail";
-            if (l.PayoutId is { } payoutId)
-                ops.QueueSqlCommand($"insert into {T(StatementLinesTable)} ({columns}, payout_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
-                    s.FundId, s.StatementId, l.Line.Line, at, l.Line.Date, l.Line.Reference, l.Line.Amount.Amount, l.Line.Amount.Currency,
-                    l.Line.Direction.ToString(), l.Match.ToString(), l.Detail, payoutId);
-            else
-                ops.QueueSqlCommand($"insert into {T(StatementLinesTable)} ({columns}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict do nothing",
-                    s.FundId, s.StatementId, l.Line.Line, at, l.Line.Date, l.Line.Reference, l.Line.Amount.Amount, l.Line.Amount.Currency,
-                    l.Line.Direction.ToString(), l.Match.ToString(), l.Detail);
-        }
+        if (s.Lines.Count == 0) return;
+        ops.QueueSqlCommand(
+            $"""
+             insert into {T(StatementLinesTable)} (fund_id, statement_id, line, imported_at_ns, date, reference, amount, currency, direction, match, detail, payout_id)
+             select ?, ?, l.line, ?, l.date, l.reference, l.amount, l.currency, l.direction, l.match, l.detail, nullif(l.payout_id, '00000000-0000-0000-0000-000000000000'::uuid)
+             from unnest(?, ?, ?, ?, ?, ?, ?, ?, ?) as l(line, date, reference, amount, currency, direction, match, detail, payout_id)
+             on conflict do nothing
+             """,
+            s.FundId, s.StatementId, ReportTime.Ns(s.ImportedAt),
+            s.Lines.Select(l => l.Line.Line).ToArray(), s.Lines.Select(l => l.Line.Date).ToArray(), s.Lines.Select(l => l.Line.Reference).ToArray(),
+            s.Lines.Select(l => l.Line.Amount.Amount).ToArray(), s.Lines.Select(l => l.Line.Amount.Currency).ToArray(),
+            s.Lines.Select(l => l.Line.Direction.ToString()).ToArray(), s.Lines.Select(l => l.Match.ToString()).ToArray(),
+            s.Lines.Select(l => l.Detail).ToArray(), s.Lines.Select(l => l.PayoutId ?? Guid.Empty).ToArray());
     }
 
     /// <summary>
