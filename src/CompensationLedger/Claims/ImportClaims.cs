@@ -42,6 +42,13 @@ public static class ImportClaimsEndpoint
     /// <summary>100 MB: 200,000 rows of a typical export (~200 bytes each) with room for long goods descriptions.</summary>
     public const long MaxBytes = 100L * 1024 * 1024;
 
+    /// <summary>
+    /// <c>Ledger:Import:Copy</c> (default true): write each batch with COPY (<see cref="ClaimCopy"/>). False files every batch
+    /// through Marten's session, statement by statement, as before; the import also does so by itself when the store is configured
+    /// in a way the COPY writer does not reproduce (it logs why), and a batch that loses a duplicate race is retried claim by claim.
+    /// </summary>
+    public const string CopySetting = "Ledger:Import:Copy";
+
     [WolverinePost("/api/claims/imports", Name = "ImportClaims")]
     [Authorize(Roles = Roles.ClaimsHandler)]
     [Tags("Claims")]
@@ -57,7 +64,7 @@ public static class ImportClaimsEndpoint
         + "200 with counts and one outcome per row (filed with reference and access code shown once, refused or invalid with code and detail); "
         + "CSV with Accept: text/csv")]
     public static async Task<IResult> Post(HttpRequest request, HttpResponse response, IDocumentStore store, ClaimPolicySettings policy,
-        ClaimsPrincipal user, IClock clock, ILogger<ClaimImportResult> logger, CancellationToken ct, string? caseId = null)
+        ClaimsPrincipal user, IClock clock, IConfiguration configuration, ILogger<ClaimImportResult> logger, CancellationToken ct, string? caseId = null)
     {
         if (!Guid.TryParse(caseId, out var caseGuid)) return Problems.Invalid("caseId", "is required: the fraud case (a GUID) the claims are filed against.").ToResult();
         if (request.ContentType is { } type && !type.StartsWith(ClaimCsv.MediaType, StringComparison.OrdinalIgnoreCase)
@@ -79,7 +86,10 @@ public static class ImportClaimsEndpoint
         var now = clock.GetCurrentInstant();
         PolicyTerms terms;
         await using (var query = store.QuerySession()) terms = await ClaimPolicies.ForCase(query, fraudCase.Id, policy, now, ct);
-        var import = new Import(store, fraudCase, terms, user.StaffName(), now);
+        ClaimCopy? copy = null;
+        if (configuration.GetValue(CopySetting, true) && (copy = ClaimCopy.For(store, out var whyNoCopy)) is null)
+            logger.LogWarning("Import files row by row, not with COPY: {Reason}", whyNoCopy);
+        var import = new Import(store, copy, fraudCase, terms, user.StaffName(), now);
         var csv = CsvReader.Utf8(request.Body);
         var (index, _) = ClaimCsv.ReadHeader((await csv.ReadAsync(ct))!.Fields);
         var batch = new List<(int Line, FileClaim? Command, Dictionary<string, string[]>? Errors)>(BatchSize);
@@ -94,8 +104,8 @@ public static class ImportClaimsEndpoint
             }
         }
         await import.Batch(batch, ct);
-        logger.LogInformation("Import of {Rows} rows into case {CaseId}: {Batches} batches, fingerprint lookups {LookupMs} ms, reference numbers {NumbersMs} ms, saves {SaveMs} ms, {RetriedBatches} batches retried row by row",
-            import.Rows.Count, caseGuid, import.Batches, import.Lookup.ElapsedMilliseconds, import.Numbers.ElapsedMilliseconds, import.Save.ElapsedMilliseconds, import.Retried);
+        logger.LogInformation("Import of {Rows} rows into case {CaseId}: {Batches} batches, fingerprint lookups {LookupMs} ms, reference numbers {NumbersMs} ms, saves {SaveMs} ms, {CopiedBatches} batches written with COPY, {RetriedBatches} batches retried row by row",
+            import.Rows.Count, caseGuid, import.Batches, import.Lookup.ElapsedMilliseconds, import.Numbers.ElapsedMilliseconds, import.Save.ElapsedMilliseconds, import.Copied, import.Retried);
 
         var rows = import.Rows;
         var result = new ClaimImportResult(caseGuid, new ClaimImportCounts(rows.Count,
@@ -147,7 +157,7 @@ public static class ImportClaimsEndpoint
         return csv.ToString();
     }
 
-    private sealed class Import(IDocumentStore store, FraudCase fraudCase, PolicyTerms terms, string handler, Instant now)
+    private sealed class Import(IDocumentStore store, ClaimCopy? copy, FraudCase fraudCase, PolicyTerms terms, string handler, Instant now)
     {
         public List<ClaimImportRow> Rows { get; } = [];
 
@@ -157,6 +167,7 @@ public static class ImportClaimsEndpoint
         public System.Diagnostics.Stopwatch Save { get; } = new();
         public int Batches { get; private set; }
         public int Retried { get; private set; }
+        public int Copied { get; private set; }
 
         public async Task Batch(IReadOnlyList<(int Line, FileClaim? Command, Dictionary<string, string[]>? Errors)> batch, CancellationToken ct)
         {
@@ -206,38 +217,65 @@ public static class ImportClaimsEndpoint
             Save.Start();
             try
             {
-                // One transaction for the batch: the streams, their inline projections and the documents beside them.
-                await using var session = store.LightweightSession();
-                foreach (var (_, filed, command, accessCode) in accepted) FileClaimEndpoint.Record(session, filed, command, accessCode);
-                await session.SaveChangesAsync(ct);
-            }
-            catch (Exception e) when (IsFingerprintTaken(e))
-            {
-                // Someone filed one of these payments at the same moment: file one by one, so only the real duplicates are refused.
-                Retried++;
-                foreach (var (row, filed, command, accessCode) in accepted)
+                if (copy is not null)
                 {
+                    // One transaction for the batch, written with COPY: the streams, their inline projections' rows and the documents beside them.
                     try
                     {
-                        await using var session = store.LightweightSession();
-                        FileClaimEndpoint.Record(session, filed, command, accessCode);
-                        await session.SaveChangesAsync(ct);
+                        await copy.WriteAsync(accepted.Select(a => new ClaimToFile(a.Filed, a.Command, a.AccessCode)).ToArray(), ct);
+                        Copied++;
+                        return;
                     }
-                    catch (Exception lost) when (IsFingerprintTaken(lost))
+                    catch (Exception e) when (ClaimCopy.IsConflict(e))
                     {
-                        await using var query = store.QuerySession();
-                        var ids = FileClaimEndpoint.Fingerprints(command, filed.ClaimId, filed.Reference).Select(f => f.Id).ToArray();
-                        var winner = (await query.LoadManyAsync<ClaimFingerprint>(ct, ids)).FirstOrDefault(f => f.ClaimId != filed.ClaimId);
-                        Rows[row] = winner is null
-                            ? new ClaimImportRow(Rows[row].Line, ClaimImportRow.Refused, Code: "duplicate-claim",
-                                Detail: "This payment was claimed by another claim filed at the same moment; nothing was filed.")
-                            : Refused(Rows[row].Line, FileClaimEndpoint.Duplicate(winner));
+                        // Someone filed one of these payments at the same moment (nothing of the batch was written): file one by one,
+                        // so only the real duplicates are refused.
+                        Retried++;
+                        await OneByOne(accepted, ct);
+                        return;
                     }
+                }
+                try
+                {
+                    // One transaction for the batch: the streams, their inline projections and the documents beside them.
+                    await using var session = store.LightweightSession();
+                    foreach (var (_, filed, command, accessCode) in accepted) FileClaimEndpoint.Record(session, filed, command, accessCode);
+                    await session.SaveChangesAsync(ct);
+                }
+                catch (Exception e) when (IsFingerprintTaken(e))
+                {
+                    // Someone filed one of these payments at the same moment: file one by one, so only the real duplicates are refused.
+                    Retried++;
+                    await OneByOne(accepted, ct);
                 }
             }
             finally
             {
                 Save.Stop();
+            }
+        }
+
+        /// <summary>Each claim in its own Marten transaction; a claim that lost a duplicate race is refused with the claim that won.</summary>
+        private async Task OneByOne(List<(int Row, ClaimFiled Filed, FileClaim Command, string AccessCode)> accepted, CancellationToken ct)
+        {
+            foreach (var (row, filed, command, accessCode) in accepted)
+            {
+                try
+                {
+                    await using var session = store.LightweightSession();
+                    FileClaimEndpoint.Record(session, filed, command, accessCode);
+                    await session.SaveChangesAsync(ct);
+                }
+                catch (Exception lost) when (IsFingerprintTaken(lost))
+                {
+                    await using var query = store.QuerySession();
+                    var ids = FileClaimEndpoint.Fingerprints(command, filed.ClaimId, filed.Reference).Select(f => f.Id).ToArray();
+                    var winner = (await query.LoadManyAsync<ClaimFingerprint>(ct, ids)).FirstOrDefault(f => f.ClaimId != filed.ClaimId);
+                    Rows[row] = winner is null
+                        ? new ClaimImportRow(Rows[row].Line, ClaimImportRow.Refused, Code: "duplicate-claim",
+                            Detail: "This payment was claimed by another claim filed at the same moment; nothing was filed.")
+                        : Refused(Rows[row].Line, FileClaimEndpoint.Duplicate(winner));
+                }
             }
         }
 
