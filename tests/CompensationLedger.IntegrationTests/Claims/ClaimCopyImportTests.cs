@@ -124,6 +124,53 @@ public sealed class ClaimCopyImportTests(LedgerApp app) : IntegrationTest(app)
     }
 
     [Fact]
+    public async Task a_duplicate_of_a_claim_in_the_batch_still_being_written_is_refused_with_its_reference()
+    {
+        // The next batch is decided while the previous one is written: row 520 (second batch) repeats row 10's payment.
+        var caseId = await App.OpenFlaggedCase();
+        var rows = Enumerable.Range(1, ImportClaimsEndpoint.BatchSize + 100).Select(i => Row($"TT-{i}", buyer: $"Buyer {i}", email: $"b{i}@example.com")).ToList();
+        rows[519] = Row("TT-10", buyer: "Somebody Else", email: "else@example.com");
+
+        var outcome = await Imported(caseId, File([.. rows]));
+
+        outcome.Count(r => r.GetProperty("outcome").GetString() == "filed").ShouldBe(rows.Count - 1);
+        outcome[519].GetProperty("code").GetString().ShouldBe("duplicate-claim");
+        outcome[519].GetProperty("detail").GetString()!.ShouldContain(outcome[9].GetProperty("reference").GetString()!);
+        await using var query = App.Store.QuerySession();
+        (await query.Query<Claim>().CountAsync()).ShouldBe(rows.Count - 1);
+        (await query.Query<CompensationLedger.Reports.ClaimTotalsLine>().CountAsync()).ShouldBe(rows.Count - 1);
+    }
+
+    [Fact]
+    public async Task two_imports_of_the_same_file_over_several_batches_file_each_claim_once_and_name_filed_claims_as_duplicates()
+    {
+        // Batches race each other: a batch that loses falls back claim by claim, and the batch decided meanwhile is decided again.
+        var caseId = await App.OpenFlaggedCase();
+        var csv = File(Enumerable.Range(1, 2 * ImportClaimsEndpoint.BatchSize + 50).Select(i => Row($"TT-{i}", buyer: $"Buyer {i}", email: $"b{i}@example.com")).ToArray());
+
+        var responses = await Task.WhenAll(Import(caseId, csv), Import(caseId, csv));
+
+        var outcomes = new List<JsonElement>();
+        foreach (var response in responses)
+        {
+            await response.ShouldBe(200);
+            outcomes.AddRange((await response.Json()).GetProperty("rows").EnumerateArray());
+        }
+        var filed = outcomes.Where(r => r.GetProperty("outcome").GetString() == "filed").ToList();
+        filed.Count.ShouldBe(2 * ImportClaimsEndpoint.BatchSize + 50);
+        var references = filed.Select(r => r.GetProperty("reference").GetString()!).ToHashSet();
+        foreach (var refused in outcomes.Where(r => r.GetProperty("outcome").GetString() != "filed"))
+        {
+            refused.GetProperty("code").GetString().ShouldBe("duplicate-claim");
+            references.ShouldContain(refused.GetProperty("detail").GetString()!.Split(' ').First(w => w.StartsWith("CL-", StringComparison.Ordinal)));
+        }
+        await using var query = App.Store.QuerySession();
+        (await query.Query<Claim>().CountAsync()).ShouldBe(filed.Count);
+        (await query.Query<CompensationLedger.Reports.ClaimTotalsLine>().CountAsync()).ShouldBe(filed.Count);
+        (await Marten.QueryableExtensions.CountAsync(query.Events.QueryRawEventDataOnly<ClaimFiled>())).ShouldBe(filed.Count);
+    }
+
+    [Fact]
     public async Task a_copied_claim_has_the_same_rows_as_one_filed_through_marten()
     {
         var caseId = await App.OpenFlaggedCase();
