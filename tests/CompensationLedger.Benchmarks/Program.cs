@@ -20,6 +20,8 @@ using Npgsql;
 //   --lifecycle-only only scenario 2; writes lifecycle.{md,json}
 //   --large-only only scenarios 5 and 6 (the generated ledger); writes large.{md,json}
 //   --lifecycle N / --events N  override scenario 2's claims / scenarios 5-6's events (a medium run)
+//   --bulk-only [--bulk N]  only scenario 3, N rows (default 20,000): the import row by row through Marten (Ledger:Import:Copy=false),
+//                the import with COPY, and the baseline, in that order on one cluster, with service CPU and database counters; writes bulk.{md,json}
 var runTime = Stopwatch.StartNew();
 var smoke = args.Contains("--smoke");
 var microOnly = args.Contains("--micro");
@@ -69,6 +71,8 @@ var service = await RunningService.StartAsync(ledgerDb, key, issuer, new Diction
     // The buyers' guessing limits would throttle a load test from one address: lifted for the benchmark only.
     ["Ledger__StatusLookup__PerClientPerMinute"] = "100000000",
     ["Logging__LogLevel__Default"] = "Warning",
+    // The import's one line on where its time went (fingerprint lookups, reference numbers, saves), for the notes.
+    ["Logging__LogLevel__CompensationLedger.Claims.ClaimImportResult"] = "Information",
 });
 await using var stopService = new StopOnce(service.DisposeAsync);
 Console.Error.WriteLine($"bench: service {service.BaseAddress} (pid {service.ProcessId})");
@@ -99,6 +103,32 @@ var caseId = (await caseResponse.Json()).GetProperty("id").GetGuid();
 
 await Baseline.CreateTables(baselineDb);
 var results = new List<Measurement>();
+if (args.Contains("--bulk-only"))
+{
+    // Scenario 3 alone, both import paths against the baseline in one run: the Marten path first (on the emptier database), then COPY.
+    var rows = int.Parse(Option("--bulk") ?? "20000", CultureInfo.InvariantCulture);
+    var sizesBulk = new Dictionary<string, object> { ["bulk import rows"] = rows };
+    var settings = new Dictionary<string, string>
+    {
+        ["Logging__LogLevel__Default"] = "Warning", ["Logging__LogLevel__CompensationLedger.Claims.ClaimImportResult"] = "Information", ["Ledger__Import__Copy"] = "false",
+    };
+    await using (var rowByRow = await RunningService.StartAsync(ledgerDb, key, issuer, settings))
+    {
+        await BulkImport(rowByRow.BaseAddress, rowByRow.ProcessId, 50, 10_000_000, "warm-up", record: false);
+        await BulkImport(rowByRow.BaseAddress, rowByRow.ProcessId, rows, 0, "service (HTTP, one CSV), row by row through Marten");
+        notes.AddRange(rowByRow.Output.Split('\n').Where(l => l.Contains("Import of", StringComparison.Ordinal)).Skip(1).Select(l => "row by row, the service's log: " + l.Trim()));
+        peakRss["service, row by row"] = Rss.PeakMegabytes(rowByRow.ProcessId);
+    }
+    await BulkImport(service.BaseAddress, service.ProcessId, 50, 10_000_100, "warm-up", record: false);
+    await BulkImport(service.BaseAddress, service.ProcessId, rows, rows, "service (HTTP, one CSV), COPY");
+    notes.AddRange(service.Output.Split('\n').Where(l => l.Contains("Import of", StringComparison.Ordinal)).Skip(1).Select(l => "COPY, the service's log: " + l.Trim()));
+    peakRss["service, COPY"] = Rss.PeakMegabytes(service.ProcessId);
+    var baselineClock = Stopwatch.StartNew();
+    await Baseline.BulkImport(baselineDb, rows, CompensationLedger.Claims.ImportClaimsEndpoint.BatchSize);
+    results.Add(Whole("bulk import", "baseline (raw SQL, COPY)", rows, baselineClock.Elapsed));
+    Report.Write(outDir, Option("--name") ?? "bulk", $"scenario 3 only, {rows:N0} rows", results, peakRss, sizesBulk, notes, [], runTime.Elapsed);
+    return 0;
+}
 if (args.Contains("--lifecycle-only"))
 {
     // Scenario 2 alone (a medium run of the lifecycle, or working on it).
@@ -207,16 +237,67 @@ Report.Write(outDir, runName, smoke ? "smoke run: small sizes, not for reading s
 Console.Error.WriteLine($"bench: results written to {outDir} ({runTime.Elapsed.TotalMinutes:0.0} min)");
 return 0;
 
+// One import of `rows` claims (numbered from `offset`) through the service at `address`, timed as a whole, with the service process's
+// CPU time (/proc/PID/stat, user + system) and the database's own counters (transactions, rows inserted) over it, into the notes.
+async Task BulkImport(Uri address, int pid, int rows, int offset, string path, bool record = true)
+{
+    var csv = BulkCsv(rows, today, offset);
+    using var importer = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(30) };
+    importer.DefaultRequestHeaders.Authorization = handler.DefaultRequestHeaders.Authorization;
+    var (commitsBefore, insertsBefore) = record ? await DatabaseCounters() : default;
+    var cpuBefore = CpuSeconds(pid);
+    var clock = Stopwatch.StartNew();
+    using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/claims/imports?caseId={caseId}") { Content = new ByteArrayContent(csv) };
+    request.Content.Headers.ContentType = new MediaTypeHeaderValue("text/csv") { CharSet = "utf-8" };
+    request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/csv"));
+    using var response = await importer.SendAsync(request);
+    var outcome = await response.Content.ReadAsStringAsync();
+    clock.Stop();
+    var cpu = CpuSeconds(pid) - cpuBefore;
+    var filed = outcome.Split("\r\n").Count(l => l.Contains(",filed,", StringComparison.Ordinal));
+    if ((int)response.StatusCode != 200 || filed != rows)
+        throw new InvalidOperationException($"Bulk import: {(int)response.StatusCode}, {filed} of {rows} filed: {outcome[..Math.Min(outcome.Length, 2000)]}");
+    if (!record) return;
+    await Task.Delay(1100); // backends report their transactions to the statistics at most every second
+    var (commitsAfter, insertsAfter) = await DatabaseCounters();
+    results.Add(Whole("bulk import", path, rows, clock.Elapsed));
+    var inserted = insertsAfter - insertsBefore;
+    notes.Add(string.Create(CultureInfo.InvariantCulture, $"{path}: {rows:N0} rows in {clock.Elapsed.TotalSeconds:0.0} s, service CPU {cpu:0.0} s = {cpu * 1000 / rows:0.00} ms per claim, {commitsAfter - commitsBefore:N0} commits (approximately) and {inserted:N0} rows more in the ledger schema ({(double)inserted / rows:0.0} per claim)"));
+    Console.Error.WriteLine("bench: " + notes[^1]);
+}
+
+// Exact row counts of the ledger schema's tables (events, streams, documents, report tables) and the database's committed transactions
+// (the statistics collector's figure: it can lag by the last idle connection's share, so it is approximate).
+async Task<(long Commits, long Rows)> DatabaseCounters()
+{
+    await using var connection = new NpgsqlConnection(ledgerDb);
+    await connection.OpenAsync();
+    await using var read = new NpgsqlCommand(
+        "select (select xact_commit from pg_stat_database where datname = current_database()), "
+        + "(select sum((xpath('/row/c/text()', query_to_xml(format('select count(*) as c from %I.%I', table_schema, table_name), false, true, '')))[1]::text::bigint)::bigint "
+        + $" from information_schema.tables where table_schema = '{LedgerSetup.Schema}' and table_type = 'BASE TABLE')", connection);
+    await using var reader = await read.ExecuteReaderAsync();
+    await reader.ReadAsync();
+    return (reader.GetInt64(0), reader.GetInt64(1));
+}
+
+static double CpuSeconds(int pid)
+{
+    var stat = File.ReadAllText($"/proc/{pid}/stat");
+    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+    return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0; // utime, stime in clock ticks
+}
+
 // One timed whole (an import is one request): claims/s over the whole; the latency columns hold the whole's duration.
 static Measurement Whole(string scenario, string path, int rows, TimeSpan elapsed) => Lifecycle.Whole(scenario, path, rows, elapsed);
 
 // A partner's export of N distinct claims, with the quoting a real export has (a comma and quotes in the goods).
-static byte[] BulkCsv(int rows, LocalDate today)
+static byte[] BulkCsv(int rows, LocalDate today, int offset = 0)
 {
     var orderDate = today.PlusDays(-12).ToString("uuuu-MM-dd", CultureInfo.InvariantCulture);
     var paymentDate = today.PlusDays(-10).ToString("uuuu-MM-dd", CultureInfo.InvariantCulture);
     var csv = new StringBuilder("buyer_name,buyer_country,buyer_email,buyer_company,buyer_phone,platform,supplier_account,order_reference,order_date,payment_date,amount,currency,payment_reference,beneficiary_account,goods_description\r\n");
-    for (var n = 0; n < rows; n++)
+    for (var n = offset; n < offset + rows; n++)
         csv.Append(CultureInfo.InvariantCulture, $"Bulk Buyer {n},US,bulk{n}@example.com,,,Alibaba.com,cnbench,ORD-BULK-{n},{orderDate},{paymentDate},{1000 + n % 900}.00,USD,TT-BULK-{n},,\"Laptops, \"\"new\"\"\"\r\n");
     return Encoding.UTF8.GetBytes(csv.ToString());
 }

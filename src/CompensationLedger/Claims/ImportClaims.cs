@@ -42,6 +42,13 @@ public static class ImportClaimsEndpoint
     /// <summary>100 MB: 200,000 rows of a typical export (~200 bytes each) with room for long goods descriptions.</summary>
     public const long MaxBytes = 100L * 1024 * 1024;
 
+    /// <summary>
+    /// <c>Ledger:Import:Copy</c> (default true): write each batch with COPY (<see cref="ClaimCopy"/>). False files every batch
+    /// through Marten's session, statement by statement, as before; the import also does so by itself when the store is configured
+    /// in a way the COPY writer does not reproduce (it logs why), and a batch that loses a duplicate race is retried claim by claim.
+    /// </summary>
+    public const string CopySetting = "Ledger:Import:Copy";
+
     [WolverinePost("/api/claims/imports", Name = "ImportClaims")]
     [Authorize(Roles = Roles.ClaimsHandler)]
     [Tags("Claims")]
@@ -57,7 +64,7 @@ public static class ImportClaimsEndpoint
         + "200 with counts and one outcome per row (filed with reference and access code shown once, refused or invalid with code and detail); "
         + "CSV with Accept: text/csv")]
     public static async Task<IResult> Post(HttpRequest request, HttpResponse response, IDocumentStore store, ClaimPolicySettings policy,
-        ClaimsPrincipal user, IClock clock, ILogger<ClaimImportResult> logger, CancellationToken ct, string? caseId = null)
+        ClaimsPrincipal user, IClock clock, IConfiguration configuration, ILogger<ClaimImportResult> logger, CancellationToken ct, string? caseId = null)
     {
         if (!Guid.TryParse(caseId, out var caseGuid)) return Problems.Invalid("caseId", "is required: the fraud case (a GUID) the claims are filed against.").ToResult();
         if (request.ContentType is { } type && !type.StartsWith(ClaimCsv.MediaType, StringComparison.OrdinalIgnoreCase)
@@ -79,7 +86,10 @@ public static class ImportClaimsEndpoint
         var now = clock.GetCurrentInstant();
         PolicyTerms terms;
         await using (var query = store.QuerySession()) terms = await ClaimPolicies.ForCase(query, fraudCase.Id, policy, now, ct);
-        var import = new Import(store, fraudCase, terms, user.StaffName(), now);
+        ClaimCopy? copy = null;
+        if (configuration.GetValue(CopySetting, true) && (copy = ClaimCopy.For(store, out var whyNoCopy)) is null)
+            logger.LogWarning("Import files row by row, not with COPY: {Reason}", whyNoCopy);
+        var import = new Import(store, copy, fraudCase, terms, user.StaffName(), now);
         var csv = CsvReader.Utf8(request.Body);
         var (index, _) = ClaimCsv.ReadHeader((await csv.ReadAsync(ct))!.Fields);
         var batch = new List<(int Line, FileClaim? Command, Dictionary<string, string[]>? Errors)>(BatchSize);
@@ -89,13 +99,14 @@ public static class ImportClaimsEndpoint
             batch.Add((record.Line, command, errors));
             if (batch.Count == BatchSize)
             {
-                await import.Batch(batch, ct);
+                await import.Add(batch, ct);
                 batch.Clear();
             }
         }
-        await import.Batch(batch, ct);
-        logger.LogInformation("Import of {Rows} rows into case {CaseId}: {Batches} batches, fingerprint lookups {LookupMs} ms, reference numbers {NumbersMs} ms, saves {SaveMs} ms, {RetriedBatches} batches retried row by row",
-            import.Rows.Count, caseGuid, import.Batches, import.Lookup.ElapsedMilliseconds, import.Numbers.ElapsedMilliseconds, import.Save.ElapsedMilliseconds, import.Retried);
+        await import.Add(batch, ct);
+        await import.Complete(ct);
+        logger.LogInformation("Import of {Rows} rows into case {CaseId}: {Batches} batches, fingerprint lookups {LookupMs} ms, reference numbers {NumbersMs} ms, saves {SaveMs} ms, {CopiedBatches} batches written with COPY, {RetriedBatches} batches retried row by row",
+            import.Rows.Count, caseGuid, import.Batches, import.Lookup.ElapsedMilliseconds, import.Numbers.ElapsedMilliseconds, import.Save.ElapsedMilliseconds, import.Copied, import.Retried);
 
         var rows = import.Rows;
         var result = new ClaimImportResult(caseGuid, new ClaimImportCounts(rows.Count,
@@ -147,35 +158,97 @@ public static class ImportClaimsEndpoint
         return csv.ToString();
     }
 
-    private sealed class Import(IDocumentStore store, FraudCase fraudCase, PolicyTerms terms, string handler, Instant now)
+    private sealed class Import(IDocumentStore store, ClaimCopy? copy, FraudCase fraudCase, PolicyTerms terms, string handler, Instant now)
     {
         public List<ClaimImportRow> Rows { get; } = [];
 
-        // Where an import's time goes, for the log line an operator reads when an import is slow.
+        // Where an import's time goes, for the log line an operator reads when an import is slow. With COPY the next batch is
+        // prepared while the previous one is written, so these overlap and may add up to more than the import took.
         public System.Diagnostics.Stopwatch Lookup { get; } = new();
         public System.Diagnostics.Stopwatch Numbers { get; } = new();
         public System.Diagnostics.Stopwatch Save { get; } = new();
         public int Batches { get; private set; }
         public int Retried { get; private set; }
+        public int Copied { get; private set; }
 
-        public async Task Batch(IReadOnlyList<(int Line, FileClaim? Command, Dictionary<string, string[]>? Errors)> batch, CancellationToken ct)
+        private InFlight? writing;
+
+        /// <summary>A batch decided: the claims to write and their fingerprints (what later batches must see as taken).</summary>
+        private sealed record Prepared(List<Accepted> Claims, Dictionary<string, ClaimFingerprint> Fingerprints);
+
+        private sealed record Accepted(int Row, int Line, ClaimFiled Filed, FileClaim Command, string AccessCode);
+
+        /// <summary>A batch being written, and the outcomes that replace "filed" for claims that lost a duplicate race.</summary>
+        private sealed record InFlight(Dictionary<string, ClaimFingerprint> Fingerprints, Task<(bool FellBack, List<(int Row, ClaimImportRow Outcome)> Replaced)> Write);
+
+        /// <summary>
+        /// Files one batch. With COPY, the batch is decided while the previous one is still being written (its fingerprints count
+        /// as taken), then written once that write is done: the service's work and the database's overlap. If the previous batch
+        /// fell back to filing claim by claim (a duplicate race), this batch is decided again once it is settled, so a duplicate of
+        /// a claim that lost its race names the claim that won.
+        /// </summary>
+        public async Task Add(IReadOnlyList<(int Line, FileClaim? Command, Dictionary<string, string[]>? Errors)> batch, CancellationToken ct)
         {
             if (batch.Count == 0) return;
             Batches++;
+            if (copy is null)
+            {
+                if (await Prepare(batch, null, ct) is { Claims.Count: > 0 } prepared) Apply(await Write(prepared, ct));
+                return;
+            }
 
-            // Filed before this import, or earlier in it (earlier batches are committed): one query for the whole batch.
+            var firstRow = Rows.Count;
+            Prepared next;
+            try
+            {
+                next = await Prepare(batch, writing?.Fingerprints, ct);
+            }
+            catch
+            {
+                // Not answering while a batch is still being written: let it finish (its own failure is not this one's cause).
+                try { await Complete(CancellationToken.None); } catch (Exception) { }
+                throw;
+            }
+            if (await Complete(ct))
+            {
+                Rows.RemoveRange(firstRow, Rows.Count - firstRow);
+                next = await Prepare(batch, null, ct);
+            }
+            if (next.Claims.Count > 0) writing = new InFlight(next.Fingerprints, Write(next, ct));
+        }
+
+        /// <summary>Waits for the batch being written; true when it fell back to filing claim by claim.</summary>
+        public async Task<bool> Complete(CancellationToken ct)
+        {
+            if (writing is not { } inFlight) return false;
+            writing = null;
+            var outcome = await inFlight.Write.WaitAsync(ct);
+            Apply(outcome);
+            return outcome.FellBack;
+        }
+
+        private void Apply((bool FellBack, List<(int Row, ClaimImportRow Outcome)> Replaced) outcome)
+        {
+            foreach (var (row, replaced) in outcome.Replaced) Rows[row] = replaced;
+        }
+
+        private async Task<Prepared> Prepare(IReadOnlyList<(int Line, FileClaim? Command, Dictionary<string, string[]>? Errors)> batch,
+            IReadOnlyDictionary<string, ClaimFingerprint>? inFlight, CancellationToken ct)
+        {
+            // Filed before this import, or earlier in it (earlier batches are committed, or being written: inFlight): one query for the whole batch.
             var fingerprints = batch.Select(r => r.Command is null ? [] : FileClaimEndpoint.Fingerprints(r.Command, Guid.Empty, "").Select(f => f.Id).ToArray()).ToArray();
             Dictionary<string, ClaimFingerprint> stored;
             Lookup.Start();
             await using (var query = store.QuerySession())
                 stored = (await query.LoadManyAsync<ClaimFingerprint>(ct, fingerprints.SelectMany(f => f).Distinct().ToArray())).ToDictionary(f => f.Id, StringComparer.Ordinal);
             Lookup.Stop();
+            ClaimFingerprint? Earlier(string id) => stored.GetValueOrDefault(id) ?? inFlight?.GetValueOrDefault(id);
             Numbers.Start();
-            var numbers = await ClaimReferences.NextNumbersAsync(store, batch.Where((r, i) => r.Command is not null && !fingerprints[i].Any(stored.ContainsKey)).Count(), ct);
+            var numbers = await ClaimReferences.NextNumbersAsync(store, batch.Where((r, i) => r.Command is not null && !fingerprints[i].Any(id => Earlier(id) is not null)).Count(), ct);
             Numbers.Stop();
 
             var inBatch = new Dictionary<string, ClaimFingerprint>(StringComparer.Ordinal);
-            var accepted = new List<(int Row, ClaimFiled Filed, FileClaim Command, string AccessCode)>();
+            var accepted = new List<Accepted>();
             var next = 0;
             for (var i = 0; i < batch.Count; i++)
             {
@@ -185,7 +258,7 @@ public static class ImportClaimsEndpoint
                     Rows.Add(new ClaimImportRow(line, ClaimImportRow.Invalid, Code: "validation", Detail: ClaimCsv.Describe(line, errors!), Errors: errors));
                     continue;
                 }
-                var storedDuplicate = fingerprints[i].Select(stored.GetValueOrDefault).FirstOrDefault(f => f is not null);
+                var storedDuplicate = fingerprints[i].Select(Earlier).FirstOrDefault(f => f is not null);
                 var reference = storedDuplicate is null ? ClaimReferences.Format(now.InUtc().Year, numbers[next++]) : "";
                 var duplicateOf = storedDuplicate ?? fingerprints[i].Select(inBatch.GetValueOrDefault).FirstOrDefault(f => f is not null);
 
@@ -198,47 +271,80 @@ public static class ImportClaimsEndpoint
                 var filed = (ClaimFiled)decision.Events[0];
                 foreach (var fingerprint in FileClaimEndpoint.Fingerprints(command, filed.ClaimId, filed.Reference)) inBatch[fingerprint.Id] = fingerprint;
                 var accessCode = AccessCodes.New();
-                accepted.Add((Rows.Count, filed, command, accessCode));
+                accepted.Add(new Accepted(Rows.Count, line, filed, command, accessCode));
                 Rows.Add(new ClaimImportRow(line, ClaimImportRow.Filed, filed.ClaimId, filed.Reference, accessCode));
             }
-            if (accepted.Count == 0) return;
+            return new Prepared(accepted, inBatch);
+        }
 
+        /// <summary>Writes a decided batch in one transaction; never touches <see cref="Rows"/> (the next batch may be adding to it), it returns what changes.</summary>
+        private async Task<(bool FellBack, List<(int Row, ClaimImportRow Outcome)> Replaced)> Write(Prepared batch, CancellationToken ct)
+        {
             Save.Start();
             try
             {
-                // One transaction for the batch: the streams, their inline projections and the documents beside them.
-                await using var session = store.LightweightSession();
-                foreach (var (_, filed, command, accessCode) in accepted) FileClaimEndpoint.Record(session, filed, command, accessCode);
-                await session.SaveChangesAsync(ct);
-            }
-            catch (Exception e) when (IsFingerprintTaken(e))
-            {
-                // Someone filed one of these payments at the same moment: file one by one, so only the real duplicates are refused.
-                Retried++;
-                foreach (var (row, filed, command, accessCode) in accepted)
+                if (copy is not null)
                 {
+                    // One transaction for the batch, written with COPY: the streams, their inline projections' rows and the documents beside them.
                     try
                     {
-                        await using var session = store.LightweightSession();
-                        FileClaimEndpoint.Record(session, filed, command, accessCode);
-                        await session.SaveChangesAsync(ct);
+                        await copy.WriteAsync(batch.Claims.Select(a => new ClaimToFile(a.Filed, a.Command, a.AccessCode)).ToArray(), ct);
+                        Copied++;
+                        return (false, []);
                     }
-                    catch (Exception lost) when (IsFingerprintTaken(lost))
+                    catch (Exception e) when (ClaimCopy.IsConflict(e))
                     {
-                        await using var query = store.QuerySession();
-                        var ids = FileClaimEndpoint.Fingerprints(command, filed.ClaimId, filed.Reference).Select(f => f.Id).ToArray();
-                        var winner = (await query.LoadManyAsync<ClaimFingerprint>(ct, ids)).FirstOrDefault(f => f.ClaimId != filed.ClaimId);
-                        Rows[row] = winner is null
-                            ? new ClaimImportRow(Rows[row].Line, ClaimImportRow.Refused, Code: "duplicate-claim",
-                                Detail: "This payment was claimed by another claim filed at the same moment; nothing was filed.")
-                            : Refused(Rows[row].Line, FileClaimEndpoint.Duplicate(winner));
+                        // Someone filed one of these payments at the same moment (nothing of the batch was written): file one by one,
+                        // so only the real duplicates are refused.
+                        Retried++;
+                        return (true, await OneByOne(batch.Claims, ct));
                     }
+                }
+                try
+                {
+                    // One transaction for the batch: the streams, their inline projections and the documents beside them.
+                    await using var session = store.LightweightSession();
+                    foreach (var claim in batch.Claims) FileClaimEndpoint.Record(session, claim.Filed, claim.Command, claim.AccessCode);
+                    await session.SaveChangesAsync(ct);
+                    return (false, []);
+                }
+                catch (Exception e) when (IsFingerprintTaken(e))
+                {
+                    // Someone filed one of these payments at the same moment: file one by one, so only the real duplicates are refused.
+                    Retried++;
+                    return (true, await OneByOne(batch.Claims, ct));
                 }
             }
             finally
             {
                 Save.Stop();
             }
+        }
+
+        /// <summary>Each claim in its own Marten transaction; a claim that lost a duplicate race is refused with the claim that won.</summary>
+        private async Task<List<(int Row, ClaimImportRow Outcome)>> OneByOne(List<Accepted> accepted, CancellationToken ct)
+        {
+            var replaced = new List<(int Row, ClaimImportRow Outcome)>();
+            foreach (var (row, line, filed, command, accessCode) in accepted)
+            {
+                try
+                {
+                    await using var session = store.LightweightSession();
+                    FileClaimEndpoint.Record(session, filed, command, accessCode);
+                    await session.SaveChangesAsync(ct);
+                }
+                catch (Exception lost) when (IsFingerprintTaken(lost))
+                {
+                    await using var query = store.QuerySession();
+                    var ids = FileClaimEndpoint.Fingerprints(command, filed.ClaimId, filed.Reference).Select(f => f.Id).ToArray();
+                    var winner = (await query.LoadManyAsync<ClaimFingerprint>(ct, ids)).FirstOrDefault(f => f.ClaimId != filed.ClaimId);
+                    replaced.Add((row, winner is null
+                        ? new ClaimImportRow(line, ClaimImportRow.Refused, Code: "duplicate-claim",
+                            Detail: "This payment was claimed by another claim filed at the same moment; nothing was filed.")
+                        : Refused(line, FileClaimEndpoint.Duplicate(winner))));
+                }
+            }
+            return replaced;
         }
 
         private static ClaimImportRow Refused(int line, Refusal refusal) => new(line, ClaimImportRow.Refused, Code: refusal.Code, Detail: refusal.Detail);
