@@ -22,6 +22,8 @@ using Npgsql;
 //   --lifecycle N / --events N  override scenario 2's claims / scenarios 5-6's events (a medium run)
 //   --bulk-only [--bulk N]  only scenario 3, N rows (default 20,000): the import row by row through Marten (Ledger:Import:Copy=false),
 //                the import with COPY, and the baseline, in that order on one cluster, with service CPU and database counters; writes bulk.{md,json}
+//   --filing-only only scenarios 1 and 4 (filing, status lookups) and the service's peak RSS; writes filing.{md,json}
+//   --filings N / --lookups N   override scenario 1's filings per client count / scenario 4's lookups
 var runTime = Stopwatch.StartNew();
 var smoke = args.Contains("--smoke");
 var microOnly = args.Contains("--micro");
@@ -35,8 +37,8 @@ if (microOnly)
     Report.Write(outDir, runName, "micro-benchmarks only", [], new Dictionary<string, double>(), new Dictionary<string, object>(), [], onlyMicro, runTime.Elapsed);
     return 0;
 }
-var filings = smoke ? 40 : 2000;
-var lookups = smoke ? 40 : 4000;
+var filings = int.Parse(Option("--filings") ?? (smoke ? "40" : "2000"), CultureInfo.InvariantCulture);
+var lookups = int.Parse(Option("--lookups") ?? (smoke ? "40" : "4000"), CultureInfo.InvariantCulture);
 var lifecycleClaims = int.Parse(Option("--lifecycle") ?? (smoke ? "30" : "10000"), CultureInfo.InvariantCulture);
 var largeEvents = long.Parse(Option("--events") ?? (smoke ? "5000" : "1000000"), CultureInfo.InvariantCulture);
 var notes = new List<string>();
@@ -184,6 +186,15 @@ foreach (var clients in new[] { 8, 32 })
     }));
     results.Add(await Measure.Run("status lookup", "baseline (raw SQL)", clients, lookups, i => Baseline.LookUp(baselineDb, i % credentials.Length)));
     Console.Error.WriteLine($"bench: lookups at {clients} clients done");
+}
+
+if (args.Contains("--filing-only"))
+{
+    // Scenarios 1 and 4 alone (working on the filing and lookup paths: a few minutes instead of the full run).
+    peakRss["service (scenarios 1 and 4)"] = Rss.PeakMegabytes(service.ProcessId);
+    Report.Write(outDir, Option("--name") ?? "filing", $"scenarios 1 and 4 only, {filings:N0} filings per client count, {lookups:N0} lookups", results, peakRss,
+        new Dictionary<string, object> { ["filings per client count"] = filings, ["lookups"] = lookups }, notes, [], runTime.Elapsed);
+    return 0;
 }
 
 // 3. Bulk intake: N claims in one CSV import over HTTP (batched appends), against COPY of the same rows in the same batches.

@@ -170,7 +170,7 @@ public static class FileClaimEndpoint
         var reads = session.CreateBatchQuery();
         var fraudCaseRead = reads.Load<FraudCase>(command.CaseId);
         var existingRead = reads.LoadMany<ClaimFingerprint>().ById(fingerprintIds);
-        var fundRead = Funds.CaseCoverages.TermsOf(reads, command.CaseId); // the covering fund's terms, not the whole fund
+        var fundRead = Funds.CaseCoverages.TermsOf(reads, store, command.CaseId); // the covering fund's terms, not the whole fund
         var numberRead = reads.Query<ClaimReferences.ReferenceNumber>(ClaimReferences.NextNumberUnlessTakenSql(store), command.CaseId, fingerprintIds);
         await reads.Execute(ct);
 
