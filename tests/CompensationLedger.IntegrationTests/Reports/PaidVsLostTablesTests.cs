@@ -236,4 +236,36 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             (await TableContents()).ShouldBe(before, because);
         }
     }
+
+    [Fact]
+    public async Task a_payout_in_another_currency_than_the_claim_s_fund_currency_fails_its_transaction_and_counts_nothing()
+    {
+        using var store = TablesOnlyStore();
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await store.Advanced.Clean.DeleteAllEventDataAsync();
+        await using (var wipe = store.LightweightSession())
+        {
+            foreach (var table in ClaimTotalsProjection.Tables) wipe.QueueSqlCommand($"truncate {Schema}.{table}");
+            await wipe.SaveChangesAsync();
+        }
+        var at = Instant.FromUtc(2011, 4, 11, 8, 0);
+        var claimId = Guid.CreateVersion7();
+        await using (var session = store.LightweightSession())
+        {
+            session.Events.Append(claimId, new ClaimFiled(claimId, CaseA, "CL-1", "US", "Alibaba.com", "cnxinda", "ORD", new LocalDate(2011, 1, 1), new LocalDate(2011, 1, 25),
+                new Money(1400.00m, "USD"), "PAY", null, "goods", [], new ClaimPolicySettings().Terms(), "hana", at));
+            await session.SaveChangesAsync();
+        }
+        var euros = new PayoutLine(claimId, "CL-1", Pools[0], new Money(980.00m, "EUR"));
+        await using (var session = store.LightweightSession())
+        {
+            session.Events.Append(FundId, new PayoutSettled(FundId, Guid.NewGuid(), null, [new PoolAmount(Pools[0], euros.Amount)], "BANK", "fiona", at + Duration.FromDays(1), [euros]));
+            (await Should.ThrowAsync<Exception>(() => session.SaveChangesAsync())).ToString().ShouldContain("is paid in USD, not EUR");
+        }
+
+        (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable}")).ShouldBe(1); // the filing's
+        (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ClaimsTable} where paid = 0")).ShouldBe(1);
+        // The payout was not appended either (Marten leaves only a tombstone for the sequence numbers it had taken).
+        (await AllEvents(store)).OfType<PayoutSettled>().ShouldBeEmpty();
+    }
 }
