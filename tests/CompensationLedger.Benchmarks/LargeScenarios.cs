@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Alba;
 using CompensationLedger.Infrastructure;
+using CompensationLedger.Reports;
 using CompensationLedger.IntegrationTests.Browser;
 using JasperFx.CommandLine;
 using Marten;
@@ -153,7 +154,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
         }
         if (!expected.OrderBy(p => p.Key).SequenceEqual(actual.OrderBy(p => p.Key)))
             throw new InvalidOperationException($"Claims per status after the rebuild: {string.Join(", ", actual)}; generated: {string.Join(", ", expected)}.");
-        var lines = await Scalar<long>(db, $"select count(*) from {LedgerSetup.Schema}.mt_doc_claimtotalsline");
+        var lines = await Scalar<long>(db, $"select count(*) from {LedgerSetup.Schema}.{CompensationLedger.Reports.ClaimTotalsProjection.ClaimsTable}");
         if (lines != data.Claims) throw new InvalidOperationException($"{lines} totals lines after the rebuild for {data.Claims} claims.");
         var payoutRows = await Scalar<long>(db, $"select count(*) from {LedgerSetup.Schema}.{CompensationLedger.Reports.FundReportProjection.PayoutsTable}");
         await using var session = store.QuerySession();
@@ -216,12 +217,21 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             new AuthSettings { Issuer = issuer, SigningKey = key }.MintToken("audrey", [Roles.Auditor], NodaTime.SystemClock.Instance.GetCurrentInstant(), NodaTime.Duration.FromHours(4)));
         var caseId = data.CaseIds[0];
         var fundId = data.FundIds[0];
+        // As of the middle of the ledger's history (business time): half the change rows count.
+        var middleNs = await Scalar<long>(db, $"select coalesce(percentile_disc(0.5) within group (order by at_ns), 0) from {LedgerSetup.Schema}.{ClaimTotalsProjection.ChangesTable}");
+        var middle = Uri.EscapeDataString(NodaTime.Text.InstantPattern.ExtendedIso.Format(ReportTime.FromNs(middleNs)));
+        var claimRows = $"select t::text from {LedgerSetup.Schema}.{ClaimTotalsProjection.ClaimsTable} t";
+        var changeRows = $"select t::text from {LedgerSetup.Schema}.{ClaimTotalsProjection.ChangesTable} t where t.at_ns <= @p0";
         var reports = new (string Name, string Url, Func<NpgsqlConnection, Task> Baseline)[]
         {
             ("report paid-vs-lost (one case)", $"/api/reports/paid-vs-lost?caseId={caseId}&groupBy=platform",
-                c => Read(c, $"select data from {LedgerSetup.Schema}.mt_doc_claimtotalsline where CAST(data ->> 'caseId' as uuid) = @p0", caseId)),
+                c => Read(c, claimRows + " where t.case_id = @p0", caseId)),
             ("report paid-vs-lost (all claims)", "/api/reports/paid-vs-lost?groupBy=platform",
-                c => Read(c, $"select data from {LedgerSetup.Schema}.mt_doc_claimtotalsline")),
+                c => Read(c, claimRows)),
+            ("report paid-vs-lost as of mid-history (one case)", $"/api/reports/paid-vs-lost?caseId={caseId}&groupBy=platform&asOf={middle}",
+                c => Read(c, changeRows + " and t.case_id = @p1", middleNs, caseId)),
+            ("report paid-vs-lost as of mid-history (all claims)", $"/api/reports/paid-vs-lost?groupBy=platform&asOf={middle}",
+                c => Read(c, changeRows, middleNs)),
             ("report fund statement", $"/api/reports/fund-statement?fundId={fundId}&from=2025-01-01&to=2026-12-31",
                 c => Read(c, $"select type, data from {LedgerSetup.Schema}.mt_events where stream_id = @p0 and type = any(@p1) order by version",
                     fundId, new[] { "pool_deposited", "round_released", "payout_returned" })),

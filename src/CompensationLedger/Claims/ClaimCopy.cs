@@ -15,13 +15,15 @@ public sealed record ClaimToFile(ClaimFiled Filed, FileClaim Command, string Acc
 /// <summary>
 /// Files a batch of claims with PostgreSQL COPY instead of a statement per row (issue #7, scenario 3): the same rows
 /// <see cref="FileClaimEndpoint.Record"/> and Marten's inline projections write (the stream and its event in Marten's tables,
-/// the <see cref="Claim"/> snapshot, the <see cref="ClaimTotalsLine"/>, the fingerprints, the buyer, the access hash), all
+/// the <see cref="Claim"/> snapshot, the paid-vs-lost rows of <see cref="ClaimTotalsProjection"/>, the fingerprints, the buyer,
+/// the access hash), all
 /// in one transaction of its own: the batch is written whole or not at all. Marten's <c>BulkInsertEventsAsync</c> is not
 /// used because it commits on its own and runs no inline projection.
 /// <para>
 /// The event rows are written as Marten's append function writes them (sequence number from Marten's sequence, version 1,
 /// type alias, .NET type, tenant, the transaction's time), so the async daemon and a projection rebuild read them like any
-/// other. The read models are the projections' own functions (<see cref="Claim.Create"/>, <see cref="ClaimTotalsLine.Start"/>).
+/// other. The read models are the projections' own functions (<see cref="Claim.Create"/>, <see cref="ClaimTotalsLine.Start"/>),
+/// and the paid-vs-lost change rows are computed by the projection's own figure expressions over the rows just copied.
 /// </para>
 /// <para>
 /// COPY is used only when the store is configured as this writer expects (<see cref="For"/> says why not otherwise, and the
@@ -32,8 +34,8 @@ public sealed record ClaimToFile(ClaimFiled Filed, FileClaim Command, string Acc
 /// </summary>
 public sealed class ClaimCopy
 {
-    /// <summary>The inline projections whose rows this writer writes for a <see cref="ClaimFiled"/>: the snapshot and the totals line.</summary>
-    public static readonly IReadOnlySet<Type> ProjectedDocuments = new HashSet<Type> { typeof(Claim), typeof(ClaimTotalsLine) };
+    /// <summary>The inline projected documents this writer writes for a <see cref="ClaimFiled"/> (besides <see cref="ClaimTotalsProjection"/>'s rows).</summary>
+    public static readonly IReadOnlySet<Type> ProjectedDocuments = new HashSet<Type> { typeof(Claim) };
 
     private static readonly ConditionalWeakTable<IDocumentStore, Setup> Setups = new();
 
@@ -87,6 +89,7 @@ public sealed class ClaimCopy
             if (source is not ISubscriptionSource { Lifecycle: ProjectionLifecycle.Inline } subscription) continue;
             var published = (source as IPublishesTypes)?.PublishedTypes().ToArray() ?? [];
             if (published.Length == 1 && ProjectedDocuments.Contains(published[0])) continue;
+            if (source is ClaimTotalsProjection) continue;
             var reacts = source is not EventFilterable filterable || filterable.IncludedEventTypes.Count == 0
                 || filterable.IncludedEventTypes.Any(t => t.IsAssignableFrom(typeof(ClaimFiled)));
             if (reacts)
@@ -116,6 +119,7 @@ public sealed class ClaimCopy
         // Sequence numbers from Marten's own sequence, as its append function takes them, and the transaction's time
         // (what now() gives the function's inserts and the documents' mt_last_modified default).
         var sequenceNumbers = new long[claims.Count];
+        var eventIds = claims.Select(_ => Guid.CreateVersion7()).ToArray();
         Instant now = default;
         await using (var numbers = new NpgsqlCommand($"select nextval('{sequence}'), now() from generate_series(1, @count)", connection, tx))
         {
@@ -145,7 +149,7 @@ public sealed class ClaimCopy
         await Copy(connection, $"copy {events} (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, mt_dotnet_type, is_archived) from stdin (format binary)", claims, async (w, c, i) =>
         {
             await w.WriteAsync(sequenceNumbers[i], NpgsqlDbType.Bigint, ct);
-            await w.WriteAsync(Guid.CreateVersion7(), NpgsqlDbType.Uuid, ct);
+            await w.WriteAsync(eventIds[i], NpgsqlDbType.Uuid, ct);
             await w.WriteAsync(c.Filed.ClaimId, NpgsqlDbType.Uuid, ct);
             await w.WriteAsync(1L, NpgsqlDbType.Bigint, ct);
             await w.WriteAsync(serializer.ToJson(c.Filed), NpgsqlDbType.Jsonb, ct);
@@ -158,13 +162,67 @@ public sealed class ClaimCopy
 
         // The inline projections' documents, at the revision Marten gives them after the stream's first event.
         await Documents(connection, claims.Select(c => Claim.Create(c.Filed)).ToArray(), d => d.Id, NpgsqlDbType.Uuid, serializer, version: 1L, ct);
-        await Documents(connection, claims.Select(c => ClaimTotalsLine.Start(c.Filed)).ToArray(), d => d.Id, NpgsqlDbType.Uuid, serializer, version: 1L, ct);
+        await ClaimTotals(connection, tx, claims, eventIds, ct);
 
         await Documents(connection, claims.Select(c => FileClaimEndpoint.Buyer(c.Filed.ClaimId, c.Command.Buyer)).ToArray(), d => d.Id, NpgsqlDbType.Uuid, serializer, version: null, ct);
         await Documents(connection, claims.Select(c => new ClaimAccess(c.Filed.ClaimId, c.Filed.Reference, AccessCodes.Hash(c.AccessCode))).ToArray(),
             d => d.Id, NpgsqlDbType.Uuid, serializer, version: null, ct);
 
         await tx.CommitAsync(ct);
+    }
+
+    /// <summary>
+    /// <see cref="ClaimTotalsProjection"/>'s rows for the filings, as its <c>Project(IEvent&lt;ClaimFiled&gt;)</c> writes them: the claim's
+    /// row (from <see cref="ClaimTotalsLine.Start"/>, copied), then its change row keyed by the event's id, computed by the
+    /// projection's own figure expressions over the copied rows in one statement, so the two writers cannot disagree.
+    /// </summary>
+    private async Task ClaimTotals(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ClaimToFile> claims, Guid[] eventIds, CancellationToken ct)
+    {
+        var schema = options.DatabaseSchemaName;
+        var lines = claims.Select(c => ClaimTotalsLine.Start(c.Filed)).ToArray();
+        await Copy(connection,
+            $"""
+             copy {schema}.{ClaimTotalsProjection.ClaimsTable} (claim_id, case_id, platform, supplier_account, buyer_country, payment_date, payment_month,
+                 fund_currency, paid_currency, amount_paid, loss, status, verified_eligible, entitled, paid, returned, last_event_at_ns, max_at_ns, ordered)
+             from stdin (format binary)
+             """, lines, async (w, line, i) =>
+            {
+                var at = ReportTime.Ns(claims[i].Filed.FiledAt);
+                await w.WriteAsync(line.Id, NpgsqlDbType.Uuid, ct);
+                await w.WriteAsync(line.CaseId, NpgsqlDbType.Uuid, ct);
+                await w.WriteAsync(line.Platform, NpgsqlDbType.Varchar, ct);
+                await w.WriteAsync(line.SupplierAccount, NpgsqlDbType.Varchar, ct);
+                await w.WriteAsync(line.BuyerCountry, NpgsqlDbType.Varchar, ct);
+                await w.WriteAsync(line.PaymentDate, NpgsqlDbType.Date, ct);
+                await w.WriteAsync(line.PaymentMonth, NpgsqlDbType.Varchar, ct);
+                await w.WriteAsync(line.FundCurrency, NpgsqlDbType.Varchar, ct);
+                await w.WriteAsync(line.AmountPaid.Currency, NpgsqlDbType.Varchar, ct);
+                await w.WriteAsync(line.AmountPaid.Amount, NpgsqlDbType.Numeric, ct);
+                if (line.LossInFundCurrency is { } loss) await w.WriteAsync(loss, NpgsqlDbType.Numeric, ct);
+                else await w.WriteNullAsync(ct);
+                await w.WriteAsync(ListClaimsEndpoint.StatusName(ClaimStatus.Filed), NpgsqlDbType.Varchar, ct);
+                await w.WriteAsync(false, NpgsqlDbType.Boolean, ct);
+                await w.WriteAsync(0m, NpgsqlDbType.Numeric, ct);
+                await w.WriteAsync(0m, NpgsqlDbType.Numeric, ct);
+                await w.WriteAsync(0m, NpgsqlDbType.Numeric, ct);
+                await w.WriteAsync(at, NpgsqlDbType.Bigint, ct);
+                await w.WriteAsync(at, NpgsqlDbType.Bigint, ct);
+                await w.WriteAsync(true, NpgsqlDbType.Boolean, ct);
+            }, ct);
+
+        var keys = string.Join(", ", ClaimTotalsProjection.Keys);
+        var figures = string.Join(", ", ClaimTotalsProjection.Figures.Select(f => f.Column));
+        await using var changes = new NpgsqlCommand(
+            $"""
+             insert into {schema}.{ClaimTotalsProjection.ChangesTable} (claim_id, event_id, at_ns, {keys}, {figures})
+             select n.claim_id, f.event_id, n.last_event_at_ns, {string.Join(", ", ClaimTotalsProjection.Keys.Select(k => "n." + k))},
+                    {string.Join(", ", ClaimTotalsProjection.Figures.Select((_, i) => ClaimTotalsProjection.Figure(i, "n")))}
+             from unnest(@claims, @events) as f(claim_id, event_id)
+             join {schema}.{ClaimTotalsProjection.ClaimsTable} n on n.claim_id = f.claim_id
+             """, connection, tx);
+        changes.Parameters.AddWithValue("claims", claims.Select(c => c.Filed.ClaimId).ToArray());
+        changes.Parameters.AddWithValue("events", eventIds);
+        await changes.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>

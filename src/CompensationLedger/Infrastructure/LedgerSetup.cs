@@ -85,9 +85,9 @@ public static class LedgerSetup
                 options.Schema.For<ClaimAccess>().UniqueIndex(a => a.Reference);
                 options.Storage.ExtendedSchemaObjects.Add(ClaimReferences.Sequence(Schema));
 
-                // Totals (DOMAIN.md): one line per claim, kept inline and routed by claim id so payout events can join later.
-                options.Projections.Add<Reports.ClaimTotalsProjection>(ProjectionLifecycle.Inline);
-                options.Schema.For<Reports.ClaimTotalsLine>().Index(l => l.CaseId);
+                // Totals (DOMAIN.md): a typed row per claim and a row per event's change to it, kept inline from the claim and payout
+                // events, so paid-versus-lost answers now and as of any instant with one SUM (Reports/TOTALS.md).
+                options.Projections.Add(new Reports.ClaimTotalsProjection(Schema), ProjectionLifecycle.Inline);
 
                 // Exchange rates finance recorded, one stream per currency pair, looked up by pair and day.
                 options.Projections.Add<ExchangeRateProjection>(ProjectionLifecycle.Inline);

@@ -1,16 +1,14 @@
 using System.Globalization;
 using CompensationLedger.Claims;
-using Marten.Events.Projections;
 using NodaTime;
 
 namespace CompensationLedger.Reports;
 
 /// <summary>
 /// One claim's contribution to every total (DOMAIN.md, Totals): the dimensions it is counted under and its figures.
-/// Kept inline by <see cref="ClaimTotalsProjection"/>, one document per claim, keyed by claim id; totals per case,
-/// platform, supplier, country or month are sums of these lines (<see cref="ClaimTotals.Sum"/>).
-/// One line per claim rather than one running document per group: appends to different claims never contend on a
-/// shared row, and every grouping is answered from the same lines.
+/// <see cref="Fold"/> over the events and <see cref="ClaimTotals.Sum"/> over the lines are the definition of every total per case,
+/// platform, supplier, country or month. <see cref="ClaimTotalsProjection"/> keeps the same lines in typed table rows (one per
+/// claim, so appends to different claims never contend on a shared row), and each event's change to them for as-of reports.
 /// </summary>
 /// <param name="LossInFundCurrency">
 /// The loss in <paramref name="FundCurrency"/> when known: the amount paid itself when paid in the fund currency, otherwise
@@ -95,11 +93,15 @@ public sealed record ClaimTotalsLine(
     {
         Status = ClaimStatus.Approved,
         Entitled = computation.Entitlement.Amount,
-        LossInFundCurrency = computation.Rate is null
-            ? computation.Loss.Amount
-            : Money.RoundedHalfAwayFromZero(computation.LossInFundCurrency, computation.Entitlement.Currency).Amount,
+        LossInFundCurrency = LossOf(computation),
         LastEventAt = at,
     };
+
+    /// <summary>The loss in the fund currency an approval fixes: the loss itself, or its conversion at the recorded rate rounded half away from zero.</summary>
+    public static decimal LossOf(EntitlementComputation computation) =>
+        computation.Rate is null
+            ? computation.Loss.Amount
+            : Money.RoundedHalfAwayFromZero(computation.LossInFundCurrency, computation.Entitlement.Currency).Amount;
 
     /// <summary>The business time of an event the totals count, or null for events they ignore.</summary>
     public static Instant? BusinessTime(object e) => e switch
@@ -161,58 +163,6 @@ public sealed record ClaimTotalsLine(
     };
 
     private static IReadOnlyList<Guid> ClaimsOf(IEnumerable<Funds.PayoutLine> lines) => lines.Select(l => l.ClaimId).Distinct().ToArray();
-}
-
-/// <summary>
-/// Keeps <see cref="ClaimTotalsLine"/> current in the same transaction as the claim events (inline). Routed by claim id,
-/// not by stream, so the payout events, which live in their own streams, join by adding an <c>Identity</c> and an
-/// <c>Apply</c> each (src/CompensationLedger/Reports/TOTALS.md).
-/// </summary>
-public sealed class ClaimTotalsProjection : MultiStreamProjection<ClaimTotalsLine, Guid>
-{
-    public const string ProjectionName = "ClaimTotals";
-
-    public ClaimTotalsProjection()
-    {
-        Name = ProjectionName;
-        Identity<IClaimEvent>(e => e.ClaimId);
-        // A payout pays one buyer, possibly for several claims: its events count for each claim it pays, each its own part.
-        Identities<Funds.PayoutSettled>(ClaimTotalsLine.ClaimIdsOf);
-        Identities<Funds.PayoutReturned>(ClaimTotalsLine.ClaimIdsOf);
-    }
-
-    // A payout for a claim the totals do not know (an entitlement fed without a filed claim, as in fund-only tests) starts no line.
-    public static ClaimTotalsLine? Create(Funds.PayoutSettled e) => null;
-
-    public static ClaimTotalsLine? Create(Funds.PayoutReturned e) => null;
-
-    public static ClaimTotalsLine? Apply(Funds.PayoutSettled e, ClaimTotalsLine? line) =>
-        line?.Settle(ClaimTotalsLine.AmountFor(line.Id, Funds.PayoutLines.Of(e)), e.SettledAt);
-
-    public static ClaimTotalsLine? Apply(Funds.PayoutReturned e, ClaimTotalsLine? line) =>
-        line?.Return(ClaimTotalsLine.AmountFor(line.Id, Funds.PayoutLines.Of(e)), e.ReturnedAt);
-
-    public static ClaimTotalsLine Create(ClaimFiled e) => ClaimTotalsLine.Start(e);
-
-    public static ClaimTotalsLine Apply(ClaimVerified e, ClaimTotalsLine line) => line.Apply(e);
-
-    public static ClaimTotalsLine Apply(ClaimInformationRequested e, ClaimTotalsLine line) => line.Apply(e);
-
-    public static ClaimTotalsLine Apply(ClaimInformationProvided e, ClaimTotalsLine line) => line.Apply(e);
-
-    public static ClaimTotalsLine Apply(ClaimLapsed e, ClaimTotalsLine line) => line.Apply(e);
-
-    public static ClaimTotalsLine Apply(ClaimApproved e, ClaimTotalsLine line) => line.Apply(e);
-
-    public static ClaimTotalsLine Apply(ClaimRejected e, ClaimTotalsLine line) => line.Apply(e);
-
-    public static ClaimTotalsLine Apply(ClaimAppealed e, ClaimTotalsLine line) => line.Apply(e);
-
-    public static ClaimTotalsLine Apply(ClaimAppealGranted e, ClaimTotalsLine line) => line.Apply(e);
-
-    public static ClaimTotalsLine Apply(ClaimAppealDismissed e, ClaimTotalsLine line) => line.Apply(e);
-
-    public static ClaimTotalsLine Apply(ClaimWithdrawn e, ClaimTotalsLine line) => line.Apply(e);
 }
 
 /// <summary>

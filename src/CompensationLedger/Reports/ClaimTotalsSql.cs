@@ -1,100 +1,105 @@
 using CompensationLedger.Claims;
-using CompensationLedger.Infrastructure;
+using JasperFx.Events;
+using Marten.Events;
 using Marten;
+using NodaTime;
 
 namespace CompensationLedger.Reports;
 
 /// <summary>
-/// The paid-versus-lost figures "now", summed by PostgreSQL over the <see cref="ClaimTotalsLine"/> documents instead of
-/// loading every line: one scan (of the case's rows by the <c>caseId</c> index, or of the table), grouped by the report's key
-/// and by the currency of a loss not yet converted, so the answer is a few rows per group whatever the number of claims.
-/// <see cref="PaidVsLost.Build"/> over the lines stays the report's definition; an integration test holds the two equal.
-/// Amounts are summed as <c>numeric</c> (exact, and keeping the scale the documents carry, as <c>decimal</c> addition does);
+/// The paid-versus-lost figures from <see cref="ClaimTotalsProjection"/>'s tables, summed by PostgreSQL: "now" over the claims'
+/// rows (a case's by its index), "as of t" over the change rows up to t, grouped by the report's key, the fund currency and the
+/// currency paid, so the answer is a few rows per group whatever the number of claims or events. <see cref="PaidVsLost.Build"/>
+/// over <see cref="ClaimTotalsLine.Fold"/> stays the report's definition; integration tests hold the two equal, to the JSON
+/// text and the CSV byte. Amounts are summed as <c>numeric</c> (exact, and keeping the scale, as <c>decimal</c> addition does);
 /// the few rows are added up and turned into <see cref="ClaimTotals"/> here with the same rules as <see cref="ClaimTotals.Sum"/>.
 /// </summary>
 public static class ClaimTotalsSql
 {
-    /// <summary>One row of the query: the sums over the lines of one group (key) and one unconverted currency (null: known in the fund currency).</summary>
+    /// <summary>Sums over the claims of one group (key), one fund currency and one currency paid; the figures of <see cref="ClaimTotalsProjection.Figures"/>.</summary>
     private sealed record Part(
         string? Key,
-        string? Unconverted,
-        int Claims,
+        string FundCurrency,
+        string PaidCurrency,
+        long Claims,
         decimal Claimed,
         decimal Verified,
-        int VerifiedClaims,
-        decimal AmountPaid,
-        decimal VerifiedAmountPaid,
+        long UnconvertedClaims,
+        decimal Unconverted,
+        long VerifiedUnconvertedClaims,
+        decimal VerifiedUnconverted,
         decimal Entitled,
         decimal Paid,
         decimal Returned,
-        int[] ByStatus,
-        string FirstFundCurrency,
-        string LastFundCurrency);
+        long[] ByStatus);
 
-    /// <summary>The SQL expression of a group's key over the document (<c>d</c>), the same string <see cref="PaidVsLost.KeyOf"/> gives.</summary>
+    private const int StatusFigures = 10; // the figures before the status counts in ClaimTotalsProjection.Figures
+
+    /// <summary>The SQL expression of a group's key over a row (<c>r</c>), the same string <see cref="PaidVsLost.KeyOf"/> gives.</summary>
     private static string KeyExpression(PaidVsLostGrouping? grouping) => grouping switch
     {
         null => "null::text",
-        PaidVsLostGrouping.Case => "d.data ->> 'caseId'",
-        PaidVsLostGrouping.Platform => "d.data ->> 'platform'",
-        PaidVsLostGrouping.Supplier => "concat(d.data ->> 'platform', '/', d.data ->> 'supplierAccount')",
-        PaidVsLostGrouping.Country => "d.data ->> 'buyerCountry'",
-        // paymentDate is stored as ISO yyyy-MM-dd: its first seven characters are PaymentMonth's yyyy-MM.
-        PaidVsLostGrouping.Month => "left(d.data ->> 'paymentDate', 7)",
+        PaidVsLostGrouping.Case => "r.case_id::text",
+        PaidVsLostGrouping.Platform => "r.platform",
+        PaidVsLostGrouping.Supplier => "r.platform || '/' || r.supplier_account",
+        PaidVsLostGrouping.Country => "r.buyer_country",
+        PaidVsLostGrouping.Month => "r.payment_month",
         _ => throw new ArgumentOutOfRangeException(nameof(grouping)),
     };
 
-    /// <summary>The query: exposed for the measurements in TOTALS.md (EXPLAIN ANALYZE).</summary>
-    public static string Sql(string schema, PaidVsLostGrouping? grouping, bool oneCase)
+    /// <summary>
+    /// The query: now (<paramref name="asOf"/> false) sums each claim's figures over its row; as of an instant sums the change rows
+    /// before <c>@upTo</c> (exclusive, ns), leaving out the claims in <c>@disordered</c>. Exposed for the measurements in TOTALS.md.
+    /// </summary>
+    public static string Sql(string schema, PaidVsLostGrouping? grouping, bool oneCase, bool asOf)
     {
-        var statuses = Enum.GetValues<ClaimStatus>();
-        var byStatus = string.Join(",\n       ", statuses.Select((_, i) => $"count(*) filter (where d.data ->> 'status' = @s{i})"));
-        const string loss = "(d.data ->> 'lossInFundCurrency')::numeric";
-        const string verified = "(d.data ->> 'verifiedEligible')::boolean";
-        const string amountPaid = "(d.data -> 'amountPaid' ->> 'amount')::numeric";
-        // The index on caseId is on this very expression (Marten's computed index), so a case reads only its rows.
-        var where = oneCase ? "where CAST(d.data ->> 'caseId' as uuid) = @case" : "";
+        var figures = ClaimTotalsProjection.Figures;
+        var sums = asOf
+            ? figures.Select(f => $"sum(r.{f.Column})")
+            : figures.Select((_, i) => $"sum({ClaimTotalsProjection.Figure(i, "r")})");
+        var table = asOf ? ClaimTotalsProjection.ChangesTable : ClaimTotalsProjection.ClaimsTable;
+        var where = new List<string>();
+        if (oneCase) where.Add("r.case_id = @case");
+        if (asOf) where.AddRange(["r.at_ns < @upTo", "r.claim_id <> all(@disordered)"]);
         return $"""
-                select {KeyExpression(grouping)} as key,
-                       case when d.data ->> 'lossInFundCurrency' is null then d.data -> 'amountPaid' ->> 'currency' end as unconverted,
-                       count(*)::int,
-                       coalesce(sum({loss}), 0),
-                       coalesce(sum({loss}) filter (where {verified}), 0),
-                       count(*) filter (where {verified})::int,
-                       coalesce(sum({amountPaid}), 0),
-                       coalesce(sum({amountPaid}) filter (where {verified}), 0),
-                       coalesce(sum((d.data ->> 'entitled')::numeric), 0),
-                       coalesce(sum((d.data ->> 'paid')::numeric), 0),
-                       coalesce(sum((d.data ->> 'returned')::numeric), 0),
-                       min(d.data ->> 'fundCurrency'),
-                       max(d.data ->> 'fundCurrency'),
-                       {byStatus}
-                from {schema}.mt_doc_claimtotalsline d
-                {where}
-                group by 1, 2
+                select {KeyExpression(grouping)} as key, r.fund_currency, r.paid_currency,
+                       {string.Join(",\n       ", sums)}
+                from {schema}.{table} r
+                {(where.Count == 0 ? "" : "where " + string.Join(" and ", where))}
+                group by 1, 2, 3
                 """;
     }
 
     /// <summary>
-    /// The report now (from the projection), or null when its claims are owed in more than one fund currency.
-    /// <paramref name="fallbackCurrency"/> states a report without claims, as <see cref="ClaimTotals.FundCurrencyOf"/>.
+    /// The report now (<paramref name="asOf"/> null) or as of an instant, or null when its claims are owed in more than one fund
+    /// currency. <paramref name="fallbackCurrency"/> states a report without claims, as <see cref="ClaimTotals.FundCurrencyOf"/>.
     /// </summary>
     public static async Task<PaidVsLostReport?> ReportAsync(IQuerySession session, Guid? caseId, PaidVsLostGrouping? grouping, string fallbackCurrency,
-        CancellationToken ct)
+        CancellationToken ct, Instant? asOf = null)
     {
-        var statuses = Enum.GetValues<ClaimStatus>();
-        var parameters = statuses.Select((s, i) => ($"s{i}", (object)StoredName(session, s))).ToList();
+        var schema = session.DocumentStore.Options.DatabaseSchemaName;
+        var parameters = new List<(string, object)>();
         if (caseId is { } id) parameters.Add(("case", id));
-        var sql = Sql(session.DocumentStore.Options.DatabaseSchemaName, grouping, caseId is not null);
-        var parts = await ReportSql.ReadAsync(session, sql, r => new Part(
-            r.IsDBNull(0) ? null : r.GetString(0),
-            r.IsDBNull(1) ? null : r.GetString(1),
-            r.GetInt32(2), r.GetDecimal(3), r.GetDecimal(4), r.GetInt32(5), r.GetDecimal(6), r.GetDecimal(7),
-            r.GetDecimal(8), r.GetDecimal(9), r.GetDecimal(10),
-            [.. statuses.Select((_, i) => (int)r.GetInt64(13 + i))],
-            r.GetString(11), r.GetString(12)), ct, [.. parameters]);
+        var parts = new List<Part>();
+        if (asOf is { } at)
+        {
+            // Claims whose events were applied with business time going backwards: their change rows do not add up to the fold
+            // (see ClaimTotalsProjection), so they are folded from their events instead. None in normal operation.
+            var disordered = await ReportSql.ReadAsync(session,
+                $"select claim_id from {schema}.{ClaimTotalsProjection.ClaimsTable} where not ordered{(caseId is null ? "" : " and case_id = @case")}",
+                r => r.GetGuid(0), ct, [.. parameters]);
+            parameters.Add(("upTo", ReportTime.UpTo(at)));
+            parameters.Add(("disordered", disordered.ToArray()));
+            if (disordered.Count > 0) parts.AddRange((await Folded(session, disordered, at, ct)).Select(l => PartOf(l, grouping)));
+        }
+        var sql = Sql(schema, grouping, caseId is not null, asOf is not null);
+        parts.AddRange(await ReportSql.ReadAsync(session, sql, r => new Part(
+            r.IsDBNull(0) ? null : r.GetString(0), r.GetString(1), r.GetString(2),
+            r.GetInt64(3), r.GetDecimal(4), r.GetDecimal(5), r.GetInt64(6), r.GetDecimal(7), r.GetInt64(8), r.GetDecimal(9),
+            r.GetDecimal(10), r.GetDecimal(11), r.GetDecimal(12),
+            [.. Enum.GetValues<ClaimStatus>().Select((_, i) => r.GetInt64(3 + StatusFigures + i))]), ct, [.. parameters]));
 
-        var fundCurrencies = parts.SelectMany(p => new[] { p.FirstFundCurrency, p.LastFundCurrency }).Distinct(StringComparer.Ordinal).ToList();
+        var fundCurrencies = parts.Where(p => p.Claims != 0).Select(p => p.FundCurrency).Distinct(StringComparer.Ordinal).ToList();
         string fundCurrency;
         if (fundCurrencies.Count == 0) fundCurrency = fallbackCurrency;
         else if (fundCurrencies.Count == 1) fundCurrency = fundCurrencies[0];
@@ -103,43 +108,65 @@ public static class ClaimTotalsSql
         IReadOnlyList<PaidVsLostGroup> groups = grouping is { } by
             ? [.. parts.GroupBy(p => Key(p.Key, by)).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => new PaidVsLostGroup(g.Key, Totals(g.ToList(), fundCurrency)))]
             : [];
-        return new PaidVsLostReport(caseId, grouping, null, fundCurrency, groups, Totals(parts, fundCurrency));
+        return new PaidVsLostReport(caseId, grouping, asOf, fundCurrency, groups, Totals(parts, fundCurrency));
     }
 
     /// <summary>A case's totals now, or null when its claims are owed in more than one fund currency (the case detail's <c>totals</c>).</summary>
     public static async Task<ClaimTotals?> TotalAsync(IQuerySession session, Guid caseId, string fallbackCurrency, CancellationToken ct) =>
         (await ReportAsync(session, caseId, null, fallbackCurrency, ct))?.Total;
 
-    // Keys as PaidVsLost.KeyOf writes them: a case id in Guid's own format (the document's text is the same, this makes sure).
+    /// <summary>The lines of these claims as of <paramref name="asOf"/>, folded from their streams and the payout events.</summary>
+    private static async Task<IReadOnlyList<ClaimTotalsLine>> Folded(IQuerySession session, IReadOnlyList<Guid> claimIds, Instant asOf, CancellationToken ct)
+    {
+        var streams = claimIds.ToArray();
+        var events = await session.Events.QueryAllRawEvents()
+            .Where(e => e.StreamId.IsOneOf(streams) || e.EventTypesAre(typeof(Funds.PayoutSettled), typeof(Funds.PayoutReturned)))
+            .OrderBy(e => e.Sequence).ToListAsync(ct);
+        var wanted = claimIds.ToHashSet();
+        return [.. ClaimTotalsLine.Fold(events.Select(e => e.Data), asOf).Where(l => wanted.Contains(l.Id))];
+    }
+
+    /// <summary>One line's figures as a part: the same figures the SQL sums over a claim's row.</summary>
+    private static Part PartOf(ClaimTotalsLine line, PaidVsLostGrouping? grouping)
+    {
+        var unconverted = line.LossInFundCurrency is null;
+        var verifiedUnconverted = line.VerifiedEligible && unconverted;
+        return new Part(grouping is { } by ? PaidVsLost.KeyOf(line, by) : null, line.FundCurrency, line.AmountPaid.Currency,
+            1, line.LossInFundCurrency ?? 0m, line.VerifiedEligible ? line.LossInFundCurrency ?? 0m : 0m,
+            unconverted ? 1 : 0, unconverted ? line.AmountPaid.Amount : 0m,
+            verifiedUnconverted ? 1 : 0, verifiedUnconverted ? line.AmountPaid.Amount : 0m,
+            line.Entitled, line.Paid, line.Returned,
+            [.. Enum.GetValues<ClaimStatus>().Select(s => line.Status == s ? 1L : 0L)]);
+    }
+
+    // Keys as PaidVsLost.KeyOf writes them: a case id in Guid's own format (PostgreSQL's uuid text is the same, this makes sure).
     private static string Key(string? key, PaidVsLostGrouping grouping) =>
         grouping == PaidVsLostGrouping.Case && Guid.TryParse(key, out var id) ? id.ToString() : key!;
-
-    private static string StoredName(IQuerySession session, ClaimStatus status) =>
-        session.DocumentStore.Options.Serializer().ToJson(status).Trim('"');
 
     /// <summary>The same figures <see cref="ClaimTotals.Sum"/> gives for the lines these parts sum.</summary>
     private static ClaimTotals Totals(IReadOnlyList<Part> parts, string fundCurrency)
     {
         Money Total(Func<Part, decimal> amount) => ClaimTotals.Stated(parts.Sum(amount), fundCurrency);
-        static IReadOnlyList<Money> PerCurrency(IEnumerable<(string Currency, decimal Amount)> unconverted) =>
-            [.. unconverted.GroupBy(u => u.Currency).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => ClaimTotals.Stated(g.Sum(u => u.Amount), g.Key))];
+        // A currency is listed when a claim is in it (even for an amount of zero), as ClaimTotals.Sum groups the lines themselves.
+        IReadOnlyList<Money> PerCurrency(Func<Part, long> claims, Func<Part, decimal> amount) =>
+            [.. parts.GroupBy(p => p.PaidCurrency).Where(g => g.Sum(claims) > 0).OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => ClaimTotals.Stated(g.Sum(amount), g.Key))];
 
-        var unconverted = parts.Where(p => p.Unconverted is not null).ToList();
         var claimed = Total(p => p.Claimed);
         var paid = Total(p => p.Paid);
         var entitled = Total(p => p.Entitled);
         var statuses = Enum.GetValues<ClaimStatus>();
         return new ClaimTotals(
-            parts.Sum(p => p.Claims),
+            (int)parts.Sum(p => p.Claims),
             claimed,
-            PerCurrency(unconverted.Select(p => (p.Unconverted!, p.AmountPaid))),
+            PerCurrency(p => p.UnconvertedClaims, p => p.Unconverted),
             Total(p => p.Verified),
-            PerCurrency(unconverted.Where(p => p.VerifiedClaims > 0).Select(p => (p.Unconverted!, p.VerifiedAmountPaid))),
+            PerCurrency(p => p.VerifiedUnconvertedClaims, p => p.VerifiedUnconverted),
             entitled,
             paid,
             Total(p => p.Returned),
             entitled - paid,
             ClaimTotals.Ratio(paid.Amount, claimed.Amount),
-            statuses.Select((s, i) => (s, i)).ToDictionary(x => ListClaimsEndpoint.StatusName(x.s), x => parts.Sum(p => p.ByStatus[x.i])));
+            statuses.Select((s, i) => (s, i)).ToDictionary(x => ListClaimsEndpoint.StatusName(x.s), x => (int)parts.Sum(p => p.ByStatus[x.i])));
     }
 }

@@ -27,8 +27,8 @@ public enum PaidVsLostGrouping
 public sealed record PaidVsLostGroup(string Key, ClaimTotals Totals);
 
 /// <summary>
-/// Of what buyers lost, how much has been paid back, per group and in total. <see cref="AsOf"/> is null for "now"
-/// (answered from the projection); otherwise the figures are folded from the events up to that instant.
+/// Of what buyers lost, how much has been paid back, per group and in total. <see cref="AsOf"/> is null for "now"; otherwise
+/// the figures count the events up to that instant (business time). Both are answered from <see cref="ClaimTotalsProjection"/>'s tables.
 /// </summary>
 public sealed record PaidVsLostReport(Guid? CaseId, PaidVsLostGrouping? GroupBy, Instant? AsOf, string FundCurrency,
     IReadOnlyList<PaidVsLostGroup> Groups, ClaimTotals Total);
@@ -112,15 +112,27 @@ public static class PaidVsLost
     }
 }
 
-/// <summary>Reads the lines a report needs: from the projection now, or folded from the events for a past instant.</summary>
+/// <summary>The lines behind a report, for checking it: from the projection now, or folded from the events for a past instant (the definition).</summary>
 public static class ClaimTotalsSource
 {
-    /// <summary>Every line of the case (of all cases): the input of <see cref="PaidVsLost.Build"/>; the report itself sums in SQL (<see cref="ClaimTotalsSql"/>).</summary>
+    /// <summary>
+    /// Every line of the case (of all cases) now, read from <see cref="ClaimTotalsProjection"/>'s claim rows: the input of
+    /// <see cref="PaidVsLost.Build"/> (the report itself sums in SQL, <see cref="ClaimTotalsSql"/>), and what tests compare with a fold.
+    /// </summary>
     public static async Task<IReadOnlyList<ClaimTotalsLine>> Now(IQuerySession session, Guid? caseId, CancellationToken ct)
     {
-        IQueryable<ClaimTotalsLine> query = session.Query<ClaimTotalsLine>();
-        if (caseId is { } id) query = query.Where(l => l.CaseId == id);
-        return await query.ToListAsync(ct);
+        var sql = $"""
+                   select claim_id, case_id, platform, supplier_account, buyer_country, payment_date, fund_currency, amount_paid, paid_currency, loss,
+                          status, resume_status, verified_eligible, entitled, paid, returned, last_event_at_ns
+                   from {session.DocumentStore.Options.DatabaseSchemaName}.{ClaimTotalsProjection.ClaimsTable}
+                   {(caseId is null ? "" : "where case_id = @case")}
+                   """;
+        return await ReportSql.ReadAsync(session, sql, r => new ClaimTotalsLine(
+            r.GetGuid(0), r.GetGuid(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetFieldValue<LocalDate>(5), r.GetString(6),
+            new Money(r.GetDecimal(7), r.GetString(8)), r.IsDBNull(9) ? null : r.GetDecimal(9),
+            ListClaimsEndpoint.ParseStatus(r.GetString(10))!.Value, r.IsDBNull(11) ? null : ListClaimsEndpoint.ParseStatus(r.GetString(11)),
+            r.GetBoolean(12), r.GetDecimal(13), r.GetDecimal(14), r.GetDecimal(15), ReportTime.FromNs(r.GetInt64(16))),
+            ct, caseId is { } id ? [("case", id)] : []);
     }
 
     /// <summary>
@@ -192,16 +204,9 @@ public static class PaidVsLostEndpoint
 
     public static async Task<(PaidVsLostReport? Report, ProblemDetails? Problem)> Build(IQuerySession session, Query query, CancellationToken ct)
     {
-        if (query.AsOf is not { } asOf)
-        {
-            // Now: summed by PostgreSQL over the projection's lines (the same figures as Build over them, tested).
-            var now = await ClaimTotalsSql.ReportAsync(session, query.CaseId, query.GroupBy, query.FundCurrency, ct);
-            return now is null ? (null, MixedFundCurrencies()) : (now, null);
-        }
-        var lines = await ClaimTotalsSource.AsOf(session, query.CaseId, asOf, ct);
-        var fundCurrency = ClaimTotals.FundCurrencyOf(lines, query.FundCurrency);
-        if (fundCurrency is null) return (null, MixedFundCurrencies());
-        return (PaidVsLost.Build(lines, query.CaseId, query.GroupBy, query.AsOf, fundCurrency), null);
+        // Summed by PostgreSQL over the projection's tables, now or as of the instant (the same figures as Build over a fold, tested).
+        var report = await ClaimTotalsSql.ReportAsync(session, query.CaseId, query.GroupBy, query.FundCurrency, ct, query.AsOf);
+        return report is null ? (null, MixedFundCurrencies()) : (report, null);
     }
 
     private static ProblemDetails MixedFundCurrencies() =>

@@ -72,8 +72,9 @@ public sealed class LedgerApp : IAsyncLifetime
         await Store.Advanced.ResetAllData();
         await using var session = Store.LightweightSession();
         session.QueueSqlCommand($"truncate {LedgerSetup.Schema}.{IdempotencyMiddleware.TableName}");
-        // The fund report tables are a projection's own tables, which ResetAllData (documents and events) leaves alone.
-        foreach (var table in CompensationLedger.Reports.FundReportProjection.Tables) session.QueueSqlCommand($"truncate {LedgerSetup.Schema}.{table}");
+        // The report tables are projections' own tables, which ResetAllData (documents and events) leaves alone.
+        foreach (var table in CompensationLedger.Reports.FundReportProjection.Tables.Concat(CompensationLedger.Reports.ClaimTotalsProjection.Tables))
+            session.QueueSqlCommand($"truncate {LedgerSetup.Schema}.{table}");
         await session.SaveChangesAsync();
     }
 

@@ -6,13 +6,15 @@ using CompensationLedger.IntegrationTests.Claims;
 using CompensationLedger.IntegrationTests.Funds;
 using CompensationLedger.IntegrationTests.Infrastructure;
 using CompensationLedger.Reports;
+using Marten;
 using NodaTime;
 
 namespace CompensationLedger.IntegrationTests.Reports;
 
 /// <summary>
-/// The report "now" is summed by PostgreSQL (<see cref="ClaimTotalsSql"/>); <see cref="PaidVsLost.Build"/> over the lines in
-/// memory is its definition. These hold the two equal, to the JSON text and the CSV byte, for every grouping, one case and all.
+/// The report "now" is summed by PostgreSQL over the projection's claim rows (<see cref="ClaimTotalsSql"/>); <see cref="PaidVsLost.Build"/>
+/// over the lines in memory is its definition. These hold the two equal, to the JSON text and the CSV byte, for every grouping, one case
+/// and all; and the HTTP scenario's report as of each of its events' instants equal to the fold of the event log up to it.
 /// </summary>
 public sealed class PaidVsLostSqlTests(LedgerApp app) : IntegrationTest(app)
 {
@@ -48,6 +50,29 @@ public sealed class PaidVsLostSqlTests(LedgerApp app) : IntegrationTest(app)
             memory.ShouldNotBeNull(because);
             JsonSerializer.Serialize(sql, Json).ShouldBe(JsonSerializer.Serialize(memory, Json), because);
             PaidVsLost.ToCsv(sql).ShouldBe(PaidVsLost.ToCsv(memory), because);
+        }
+    }
+
+    /// <summary>As of each event's instant and a nanosecond before it: the tables' answer equals the fold of the log up to it.</summary>
+    private async Task ShouldAgreeAsOf(IEnumerable<Guid?> caseIds)
+    {
+        await using var session = App.Store.QuerySession();
+        var events = await session.Events.QueryAllRawEvents().OrderBy(e => e.Sequence).ToListAsync();
+        var instants = events.Select(e => ClaimTotalsLine.BusinessTime(e.Data)).OfType<Instant>().Distinct()
+            .SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) }).Order().ToList();
+        foreach (var caseId in caseIds)
+        foreach (var asOf in instants)
+        {
+            var lines = await ClaimTotalsSource.AsOf(session, caseId, asOf, CancellationToken.None);
+            foreach (var grouping in Groupings)
+            {
+                var because = $"case {caseId?.ToString() ?? "(all)"}, groupBy {grouping?.ToString() ?? "(none)"}, asOf {asOf}";
+                var memory = PaidVsLost.Build(lines, caseId, grouping, asOf, ClaimTotals.FundCurrencyOf(lines, "USD")!);
+                var sql = await ClaimTotalsSql.ReportAsync(session, caseId, grouping, "USD", CancellationToken.None, asOf);
+                sql.ShouldNotBeNull(because);
+                JsonSerializer.Serialize(sql, Json).ShouldBe(JsonSerializer.Serialize(memory, Json), because);
+                PaidVsLost.ToCsv(sql).ShouldBe(PaidVsLost.ToCsv(memory), because);
+            }
         }
     }
 
@@ -124,6 +149,34 @@ public sealed class PaidVsLostSqlTests(LedgerApp app) : IntegrationTest(app)
         all.Total.ByStatus.Count(s => s.Value > 0).ShouldBeGreaterThanOrEqualTo(6);
 
         await ShouldAgree([a, b, null]);
+        await ShouldAgreeAsOf([a, b, null]);
+    }
+
+    /// <summary>Writes lines straight into the projection's claim rows (figures no HTTP flow would give).</summary>
+    private async Task StoreRows(IEnumerable<ClaimTotalsLine> lines)
+    {
+        await using var session = App.Store.LightweightSession();
+        foreach (var l in lines)
+        {
+            // Queued commands take no null parameters: nulls are written as literals.
+            var loss = l.LossInFundCurrency is null ? "null" : "?";
+            var resume = l.ResumeStatus is null ? "null" : "?";
+            object[] values =
+            [
+                l.Id, l.CaseId, l.Platform, l.SupplierAccount, l.BuyerCountry, l.PaymentDate, l.PaymentMonth, l.FundCurrency, l.AmountPaid.Currency, l.AmountPaid.Amount,
+                .. l.LossInFundCurrency is { } x ? new object[] { x } : [], ListClaimsEndpoint.StatusName(l.Status),
+                .. l.ResumeStatus is { } r ? new object[] { ListClaimsEndpoint.StatusName(r) } : [], l.VerifiedEligible, l.Entitled, l.Paid, l.Returned,
+                ReportTime.Ns(l.LastEventAt), ReportTime.Ns(l.LastEventAt),
+            ];
+            session.QueueSqlCommand(
+                $"""
+                 insert into {LedgerSetup.Schema}.{ClaimTotalsProjection.ClaimsTable} (claim_id, case_id, platform, supplier_account, buyer_country, payment_date,
+                     payment_month, fund_currency, paid_currency, amount_paid, loss, status, resume_status, verified_eligible, entitled, paid, returned,
+                     last_event_at_ns, max_at_ns, ordered)
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {loss}, ?, {resume}, ?, ?, ?, ?, ?, ?, true)
+                 """, values);
+        }
+        await session.SaveChangesAsync();
     }
 
     [Fact]
@@ -150,21 +203,13 @@ public sealed class PaidVsLostSqlTests(LedgerApp app) : IntegrationTest(app)
                 i % 2 == 0 ? amount : 0m, i % 5 == 0 ? amounts[(i + 1) % amounts.Length] : 0m, i % 10 == 0 ? 0.5m : 0m,
                 Instant.FromUtc(2011, 4, 1, 0, 0)));
         }
-        await using (var session = App.Store.LightweightSession())
-        {
-            session.Store(lines.ToArray());
-            await session.SaveChangesAsync();
-        }
+        await StoreRows(lines);
 
         await ShouldAgree([caseA, caseB, null]);
 
         // No lines: stated in the fallback currency. Mixed fund currencies: refused by both.
         (await Both(Guid.NewGuid(), PaidVsLostGrouping.Platform, "EUR")).Sql!.FundCurrency.ShouldBe("EUR");
-        await using (var session = App.Store.LightweightSession())
-        {
-            session.Store(lines[0] with { Id = Guid.NewGuid(), FundCurrency = "EUR" });
-            await session.SaveChangesAsync();
-        }
+        await StoreRows([lines[0] with { Id = Guid.NewGuid(), FundCurrency = "EUR" }]);
         var (sql, memory) = await Both(null, PaidVsLostGrouping.Month);
         sql.ShouldBeNull();
         memory.ShouldBeNull();

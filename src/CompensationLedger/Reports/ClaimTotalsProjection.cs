@@ -1,0 +1,261 @@
+using CompensationLedger.Claims;
+using CompensationLedger.Funds;
+using JasperFx.Events;
+using Marten;
+using Marten.Events.Projections;
+using Weasel.Postgresql;
+using Weasel.Postgresql.Tables;
+
+namespace CompensationLedger.Reports;
+
+/// <summary>
+/// The tables paid-versus-lost answers from, now and as of any instant, kept <b>inline</b> from the claim events and the
+/// fund's payout settlements and returns (so totals are never behind the events that change them):
+/// <list type="bullet">
+/// <item><c>report_claim_totals</c>: one row per claim, <see cref="ClaimTotalsLine"/> in typed columns (its group keys, its
+/// figures, its status). "Now" sums these rows.</item>
+/// <item><c>report_claim_totals_changes</c>: one row per event and claim it changed: by how much it changed each summed figure
+/// (<see cref="Figures"/>) and each status count, with the event's business time in ns and the claim's group keys. "As of t"
+/// is one <c>sum(...) where at_ns &lt;= t group by key</c> over these rows, no fold.</item>
+/// </list>
+/// <para>
+/// The state transitions are <see cref="ClaimTotalsLine"/>'s, written as SQL assignments on the claim's row; each change row is
+/// the claim's figures after the event minus before it, computed in the same statement from the row before and after the
+/// update, so a change row cannot disagree with the row it moved. <see cref="ClaimTotalsLine.Fold"/> stays the definition;
+/// PaidVsLostTablesTests hold the tables equal to it now and at every instant of seeded random histories.
+/// </para>
+/// <para>
+/// <b>Idempotent</b>: a change row's key is (claim, event id), and the claim's row moves only when that change row is new, so an
+/// event applied twice (live, and by a rebuild replaying it) counts once. The transitions depend on the claim's state, so a
+/// claim's events must be applied in order, as inline projection and rebuild both do.
+/// </para>
+/// <para>
+/// <b>Business time going backwards.</b> Summing changes up to t equals the fold at t when, per claim, the events' business
+/// times never decrease in the order they were applied (then the events up to t are a prefix of the claim's history). A claim
+/// event stamped earlier than one already applied to that claim (a clock set back) marks the claim not <c>ordered</c>; as-of
+/// reports then leave that claim's change rows out and fold its events instead (<see cref="ClaimTotalsSql"/>). Exact either way;
+/// only such claims cost a fold.
+/// </para>
+/// </summary>
+public sealed partial class ClaimTotalsProjection : EventProjection
+{
+    /// <summary>The name to rebuild it by: <c>projections rebuild -p ClaimTotals</c>.</summary>
+    public const string ProjectionName = "ClaimTotals";
+
+    public const string ClaimsTable = "report_claim_totals";
+    public const string ChangesTable = "report_claim_totals_changes";
+    public static readonly IReadOnlyList<string> Tables = [ClaimsTable, ChangesTable];
+
+    /// <summary>The summed figures of one claim, as SQL over its row (alias <c>{0}</c>): what "now" sums and what a change row moves.</summary>
+    public static readonly IReadOnlyList<(string Column, string Expression, bool IsCount)> Figures = BuildFigures();
+
+    /// <summary>The dimensions a change row repeats from its claim, so an as-of report groups without a join.</summary>
+    public static readonly IReadOnlyList<string> Keys = ["case_id", "platform", "supplier_account", "buyer_country", "payment_month", "fund_currency", "paid_currency"];
+
+    private readonly string _schema;
+
+    public ClaimTotalsProjection(string schema)
+    {
+        Name = ProjectionName;
+        _schema = schema;
+        foreach (var table in Schema(schema))
+        {
+            SchemaObjects.Add(table);
+            // A rebuild starts from empty tables, so nothing stale survives it.
+            Options.DeleteDataInTableOnTeardown(table.Identifier.QualifiedName);
+        }
+    }
+
+    public static string StatusColumn(ClaimStatus status) => "n_" + ListClaimsEndpoint.StatusName(status).Replace('-', '_');
+
+    private static List<(string, string, bool)> BuildFigures()
+    {
+        List<(string, string, bool)> figures =
+        [
+            ("claims", "1", true),
+            ("claimed", "coalesce({0}.loss, 0)", false),
+            ("verified", "case when {0}.verified_eligible then coalesce({0}.loss, 0) else 0 end", false),
+            // A loss in another currency not converted yet (no approval): counted in its own currency, with how many claims, so a
+            // currency shows whenever a claim is in it (as ClaimTotals.Sum lists it), even for an amount of zero.
+            ("unconverted_claims", "case when {0}.loss is null then 1 else 0 end", true),
+            ("unconverted", "case when {0}.loss is null then {0}.amount_paid else 0 end", false),
+            ("verified_unconverted_claims", "case when {0}.verified_eligible and {0}.loss is null then 1 else 0 end", true),
+            ("verified_unconverted", "case when {0}.verified_eligible and {0}.loss is null then {0}.amount_paid else 0 end", false),
+            ("entitled", "{0}.entitled", false),
+            ("paid", "{0}.paid", false),
+            ("returned", "{0}.returned", false),
+        ];
+        foreach (var status in Enum.GetValues<ClaimStatus>())
+            figures.Add((StatusColumn(status), $"case when {{0}}.status = '{ListClaimsEndpoint.StatusName(status)}' then 1 else 0 end", true));
+        return figures;
+    }
+
+    public static string Figure(int index, string alias) => string.Format(System.Globalization.CultureInfo.InvariantCulture, Figures[index].Expression, alias);
+
+    public static IReadOnlyList<Table> Schema(string schema)
+    {
+        Table New(string name) => new(new PostgresqlObjectName(schema, name, SchemaUtils.IdentifierUsage.General));
+
+        var claims = New(ClaimsTable);
+        claims.AddColumn<Guid>("claim_id").AsPrimaryKey();
+        claims.AddColumn<Guid>("case_id").NotNull();
+        claims.AddColumn<string>("platform").NotNull();
+        claims.AddColumn<string>("supplier_account").NotNull();
+        claims.AddColumn<string>("buyer_country").NotNull();
+        claims.AddColumn("payment_date", "date").NotNull();
+        claims.AddColumn<string>("payment_month").NotNull(); // yyyy-MM of the payment date: the month a loss counts in
+        claims.AddColumn<string>("fund_currency").NotNull();
+        claims.AddColumn<string>("paid_currency").NotNull();
+        claims.AddColumn<decimal>("amount_paid").NotNull();
+        claims.AddColumn<decimal>("loss"); // in the fund currency; null until known (another currency, not approved yet)
+        claims.AddColumn<string>("status").NotNull();
+        claims.AddColumn<string>("resume_status");
+        claims.AddColumn<bool>("verified_eligible").NotNull();
+        claims.AddColumn<decimal>("entitled").NotNull();
+        claims.AddColumn<decimal>("paid").NotNull();
+        claims.AddColumn<decimal>("returned").NotNull();
+        claims.AddColumn<long>("last_event_at_ns").NotNull();
+        claims.AddColumn<long>("max_at_ns").NotNull();
+        // False once an event arrived stamped earlier than one already applied (see the class summary).
+        claims.AddColumn<bool>("ordered").NotNull();
+        claims.Indexes.Add(new IndexDefinition($"ix_{ClaimsTable}_case").AgainstColumns("case_id"));
+        claims.Indexes.Add(new IndexDefinition($"ix_{ClaimsTable}_disordered") { Predicate = "not ordered" }.AgainstColumns("case_id"));
+
+        var changes = New(ChangesTable);
+        changes.AddColumn<Guid>("claim_id").AsPrimaryKey();
+        changes.AddColumn<Guid>("event_id").AsPrimaryKey();
+        changes.AddColumn<long>("at_ns").NotNull();
+        changes.AddColumn<Guid>("case_id").NotNull();
+        foreach (var key in Keys.Skip(1)) changes.AddColumn<string>(key).NotNull();
+        foreach (var (column, _, isCount) in Figures)
+            if (isCount) changes.AddColumn<int>(column).NotNull();
+            else changes.AddColumn<decimal>(column).NotNull();
+        changes.Indexes.Add(new IndexDefinition($"ix_{ChangesTable}_case_at").AgainstColumns("case_id", "at_ns"));
+        changes.Indexes.Add(new IndexDefinition($"ix_{ChangesTable}_at").AgainstColumns("at_ns"));
+
+        return [claims, changes];
+    }
+
+    private string T(string table) => $"{_schema}.{table}";
+
+    private static readonly string KeyList = string.Join(", ", Keys);
+    private static readonly string FigureList = string.Join(", ", Figures.Select(f => f.Column));
+
+    public void Project(IEvent<ClaimFiled> e, IDocumentOperations ops)
+    {
+        var f = e.Data;
+        var at = ReportTime.Ns(f.FiledAt);
+        var line = ClaimTotalsLine.Start(f);
+        // Queued commands take no null parameters: a loss not known yet is written as a literal null.
+        var loss = line.LossInFundCurrency is null ? "null::numeric" : "?";
+        object[] lossValue = line.LossInFundCurrency is { } l ? [l] : [];
+        ops.QueueSqlCommand(
+            $"""
+             with filed as (
+                 insert into {T(ClaimsTable)} (claim_id, case_id, platform, supplier_account, buyer_country, payment_date, payment_month, fund_currency,
+                     paid_currency, amount_paid, loss, status, verified_eligible, entitled, paid, returned, last_event_at_ns, max_at_ns, ordered)
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {loss}, '{ListClaimsEndpoint.StatusName(ClaimStatus.Filed)}', false, 0, 0, 0, ?, ?, true)
+                 on conflict do nothing
+                 returning *)
+             insert into {T(ChangesTable)} (claim_id, event_id, at_ns, {KeyList}, {FigureList})
+             select n.claim_id, ?, ?, {string.Join(", ", Keys.Select(k => "n." + k))}, {string.Join(", ", Figures.Select((_, i) => Figure(i, "n")))}
+             from filed n
+             on conflict do nothing
+             """,
+            [line.Id, line.CaseId, line.Platform, line.SupplierAccount, line.BuyerCountry, line.PaymentDate, line.PaymentMonth, line.FundCurrency,
+                line.AmountPaid.Currency, line.AmountPaid.Amount, .. lossValue, at, at, e.Id, at]);
+    }
+
+    public void Project(IEvent<ClaimVerified> e, IDocumentOperations ops)
+    {
+        var status = e.Data.Result switch
+        {
+            VerificationResult.VerifiedEligible => ClaimStatus.VerifiedEligible,
+            VerificationResult.VerifiedIneligible => ClaimStatus.VerifiedIneligible,
+            _ => ClaimStatus.NeedsReview,
+        };
+        Change(ops, e, e.Data.ClaimId, e.Data.VerifiedAt,
+            $"status = {Status(status)}, verified_eligible = {(e.Data.Result == VerificationResult.VerifiedEligible ? "true" : "false")}");
+    }
+
+    public void Project(IEvent<ClaimInformationRequested> e, IDocumentOperations ops) =>
+        Change(ops, e, e.Data.ClaimId, e.Data.RequestedAt, $"status = {Status(ClaimStatus.AwaitingInformation)}, resume_status = c.status");
+
+    public void Project(IEvent<ClaimInformationProvided> e, IDocumentOperations ops) =>
+        Change(ops, e, e.Data.ClaimId, e.Data.ProvidedAt, $"status = coalesce(c.resume_status, {Status(ClaimStatus.Filed)}), resume_status = null");
+
+    public void Project(IEvent<ClaimLapsed> e, IDocumentOperations ops) =>
+        Change(ops, e, e.Data.ClaimId, e.Data.LapsedAt, $"status = {Status(ClaimStatus.Lapsed)}, resume_status = null");
+
+    public void Project(IEvent<ClaimApproved> e, IDocumentOperations ops) => Entitle(ops, e, e.Data.ClaimId, e.Data.Computation, e.Data.ApprovedAt);
+
+    public void Project(IEvent<ClaimRejected> e, IDocumentOperations ops) =>
+        Change(ops, e, e.Data.ClaimId, e.Data.RejectedAt, $"status = {Status(ClaimStatus.Rejected)}");
+
+    public void Project(IEvent<ClaimAppealed> e, IDocumentOperations ops) =>
+        Change(ops, e, e.Data.ClaimId, e.Data.AppealedAt, $"status = {Status(ClaimStatus.UnderAppeal)}");
+
+    public void Project(IEvent<ClaimAppealGranted> e, IDocumentOperations ops) => Entitle(ops, e, e.Data.ClaimId, e.Data.Computation, e.Data.DecidedAt);
+
+    public void Project(IEvent<ClaimAppealDismissed> e, IDocumentOperations ops) =>
+        Change(ops, e, e.Data.ClaimId, e.Data.DecidedAt, $"status = {Status(ClaimStatus.Rejected)}");
+
+    public void Project(IEvent<ClaimWithdrawn> e, IDocumentOperations ops) =>
+        Change(ops, e, e.Data.ClaimId, e.Data.WithdrawnAt, $"status = {Status(ClaimStatus.Withdrawn)}, resume_status = null");
+
+    public void Project(IEvent<PayoutSettled> e, IDocumentOperations ops)
+    {
+        var lines = PayoutLines.Of(e.Data);
+        foreach (var claimId in lines.Select(l => l.ClaimId).Distinct())
+            Change(ops, e, claimId, e.Data.SettledAt, "paid = c.paid + " + InFundCurrency, Checked(ClaimTotalsLine.AmountFor(claimId, lines)));
+    }
+
+    public void Project(IEvent<PayoutReturned> e, IDocumentOperations ops)
+    {
+        var lines = PayoutLines.Of(e.Data);
+        foreach (var claimId in lines.Select(l => l.ClaimId).Distinct())
+            Change(ops, e, claimId, e.Data.ReturnedAt, "returned = c.returned + " + InFundCurrency, Checked(ClaimTotalsLine.AmountFor(claimId, lines)));
+    }
+
+    // A payout amount in another currency than the claim's fund currency fails the transaction (as ClaimTotalsLine.Settle throws)
+    // rather than being counted wrongly: the cast of the sentence to numeric raises an error that carries it.
+    private const string InFundCurrency =
+        "case when c.fund_currency = ? then ?::numeric else ('Claim ' || c.claim_id || ' is paid in ' || c.fund_currency || ', not ' || ?)::numeric end";
+
+    private static object[] Checked(Money amount) => [amount.Currency, amount.Amount, amount.Currency];
+
+    private void Entitle(IDocumentOperations ops, IEvent e, Guid claimId, EntitlementComputation computation, NodaTime.Instant at)
+    {
+        // The same figures as ClaimTotalsLine.Entitle: the entitlement, and the loss in the fund currency (converted at the recorded rate).
+        var loss = ClaimTotalsLine.LossOf(computation);
+        Change(ops, e, claimId, at, $"status = {Status(ClaimStatus.Approved)}, entitled = ?::numeric, loss = ?::numeric", computation.Entitlement.Amount, loss);
+    }
+
+    private static string Status(ClaimStatus status) => $"'{ListClaimsEndpoint.StatusName(status)}'";
+
+    /// <summary>
+    /// One event's change to one claim: lock the claim's row, apply <paramref name="assignments"/> (SQL over the row before, <c>c</c>),
+    /// and write the change row (figures after minus before), only if this event has not changed this claim yet. A claim the totals
+    /// do not know (a payout of a claim filed nowhere, as in fund-only tests) changes nothing, as the fold starts no line for it.
+    /// </summary>
+    private void Change(IDocumentOperations ops, IEvent e, Guid claimId, NodaTime.Instant at, string assignments, params object[] values)
+    {
+        var ns = ReportTime.Ns(at);
+        ops.QueueSqlCommand(
+            $"""
+             with old as (
+                 select * from {T(ClaimsTable)} o
+                 where o.claim_id = ? and not exists (select 1 from {T(ChangesTable)} x where x.claim_id = o.claim_id and x.event_id = ?)
+                 for update),
+             new as (
+                 update {T(ClaimsTable)} c set {assignments}, last_event_at_ns = ?, max_at_ns = greatest(c.max_at_ns, ?), ordered = c.ordered and ? >= c.max_at_ns
+                 from old where c.claim_id = old.claim_id
+                 returning c.*)
+             insert into {T(ChangesTable)} (claim_id, event_id, at_ns, {KeyList}, {FigureList})
+             select n.claim_id, ?, ?, {string.Join(", ", Keys.Select(k => "n." + k))}, {string.Join(", ", Figures.Select((_, i) => $"{Figure(i, "n")} - {Figure(i, "o")}"))}
+             from new n join old o on o.claim_id = n.claim_id
+             on conflict do nothing
+             """,
+            [claimId, e.Id, .. values, ns, ns, ns, e.Id, ns]);
+    }
+}

@@ -1,0 +1,271 @@
+using System.Text.Json;
+using CompensationLedger.Claims;
+using CompensationLedger.Funds;
+using CompensationLedger.Infrastructure;
+using CompensationLedger.IntegrationTests.Infrastructure;
+using CompensationLedger.Reports;
+using JasperFx.Events.Projections;
+using Marten;
+using NodaTime;
+using Npgsql;
+using Weasel.Core;
+
+namespace CompensationLedger.IntegrationTests.Reports;
+
+/// <summary>
+/// <see cref="ClaimTotalsProjection"/>'s tables against the definition, <see cref="PaidVsLost.Build"/> over
+/// <see cref="ClaimTotalsLine.Fold"/>, over seeded random histories of claim and payout events appended straight to a store
+/// that runs only this projection (so any event, in any state, at any time, can be tried): now and as of many instants
+/// (each event's own, a nanosecond before it, before everything), every grouping, one case and all, to the JSON text and the
+/// CSV byte. The histories have events in the same nanosecond, several events of one claim in one transaction, payouts
+/// paying two claims from two pools, returns, erasures, and events stamped with the clock set back.
+/// </summary>
+public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
+{
+    private const string Schema = "pvl_tables";
+    private static readonly JsonSerializerOptions Json = Options();
+    private static readonly PaidVsLostGrouping?[] Groupings = [null, .. Enum.GetValues<PaidVsLostGrouping>().Select(g => (PaidVsLostGrouping?)g)];
+    private static readonly Guid CaseA = Guid.Parse("0195a2c0-2011-7000-8000-00000000ca5a");
+    private static readonly Guid CaseB = Guid.Parse("0195a2c0-2011-7000-8000-00000000ca5b");
+    private static readonly Guid FundId = Guid.Parse("0195a2c0-2011-7000-8000-00000000f0d1");
+    private static readonly Guid[] Pools = [Guid.Parse("0195a2c0-2011-7000-8000-0000000000b1"), Guid.Parse("0195a2c0-2011-7000-8000-0000000000b2")];
+
+    private static JsonSerializerOptions Options()
+    {
+        var options = new JsonSerializerOptions();
+        options.ConfigureLedgerJson();
+        return options;
+    }
+
+    private DocumentStore TablesOnlyStore()
+    {
+        var dataSource = new NpgsqlDataSourceBuilder(App.ConnectionString);
+        dataSource.UseNodaTime();
+        return DocumentStore.For(options =>
+        {
+            options.Connection(dataSource.Build());
+            options.DatabaseSchemaName = Schema;
+            options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase, json => json.ConfigureLedgerJson());
+            options.UseLedgerNodaTime();
+            options.Events.StreamIdentity = JasperFx.Events.StreamIdentity.AsGuid;
+            options.Events.MetadataConfig.HeadersEnabled = false;
+            options.Projections.Add(new ClaimTotalsProjection(Schema), ProjectionLifecycle.Inline);
+            options.AutoCreateSchemaObjects = JasperFx.AutoCreate.CreateOrUpdate;
+        });
+    }
+
+    /// <summary>A random history: events in the order they are appended, in transactions of one to four events.</summary>
+    private static List<List<(Guid Stream, object Event)>> History(int seed)
+    {
+        var random = new Random(seed);
+        var policy = new ClaimPolicySettings().Terms();
+        var claims = new List<ClaimFiled>();
+        var events = new List<(Guid, object)>();
+        var clock = Instant.FromUtc(2011, 4, 11, 8, 0);
+        string[] platforms = ["Alibaba.com", "EC21.com", "a/b", "a"];
+        string[] suppliers = ["cnxinda", "b/c", "c", "=x"];
+        string[] countries = ["US", "DE", "GB"];
+        string[] currencies = ["USD", "USD", "EUR", "JPY"];
+        T Pick<T>(IReadOnlyList<T> items) => items[random.Next(items.Count)];
+
+        for (var step = 0; step < 160; step++)
+        {
+            clock += random.Next(6) switch
+            {
+                0 => Duration.Zero, // the same nanosecond as the event before
+                1 => Duration.FromNanoseconds(1),
+                2 => Duration.FromTicks(random.Next(1, 10)),
+                3 => Duration.FromSeconds(random.Next(1, 60)),
+                _ => Duration.FromMinutes(random.Next(1, 600)),
+            };
+            // Now and then an event stamped with the clock set back (by up to two days).
+            var at = random.Next(12) == 0 ? clock - Duration.FromMinutes(random.Next(1, 3000)) : clock;
+            if (claims.Count < 8 || (claims.Count < 40 && random.Next(4) == 0))
+            {
+                var currency = Pick(currencies);
+                var amount = currency == "JPY" ? random.Next(1_000, 300_000) : random.Next(100, 400_000) / 100m;
+                var id = Guid.CreateVersion7();
+                var filed = new ClaimFiled(id, random.Next(3) == 0 ? CaseB : CaseA, $"CL-{claims.Count}", Pick(countries), Pick(platforms), Pick(suppliers),
+                    "ORD", new LocalDate(2011, 1, 1), new LocalDate(2011, random.Next(1, 4), random.Next(1, 29)), new Money(amount, currency), "PAY", null, "goods",
+                    [], policy, "hana", at);
+                claims.Add(filed);
+                events.Add((id, filed));
+                continue;
+            }
+            var claim = Pick(claims);
+            var c = claim.ClaimId;
+            object e = random.Next(15) switch
+            {
+                0 => new ClaimVerified(c, Pick([VerificationResult.VerifiedEligible, VerificationResult.VerifiedEligible, VerificationResult.VerifiedIneligible, VerificationResult.NeedsReview]), [], [], "vera", at),
+                1 => new ClaimInformationRequested(c, 1, ["receipt"], at + Duration.FromDays(30), "hana", at),
+                2 => new ClaimInformationProvided(c, 1, "here", [], "hana", at),
+                3 => new ClaimLapsed(c, 1, at, at),
+                4 or 5 => new ClaimApproved(c, Computation(claim, random), null, "abe", at),
+                6 => new ClaimRejected(c, RejectionReason.InsufficientEvidence, null, "abe", at),
+                7 => new ClaimAppealed(c, "grounds", "hana", at),
+                8 => new ClaimAppealGranted(c, Computation(claim, random), null, "olga", at),
+                9 => new ClaimAppealDismissed(c, null, "olga", at),
+                10 => new ClaimWithdrawn(c, "refunded", "hana", at),
+                11 => new ClaimBuyerDataErased(c, "hana", at),
+                _ => Payout(claims, random, at),
+            };
+            events.Add((e is PayoutSettled or PayoutReturned ? FundId : c, e));
+        }
+
+        var transactions = new List<List<(Guid, object)>>();
+        for (var i = 0; i < events.Count;)
+        {
+            var size = Math.Min(random.Next(1, 5), events.Count - i);
+            transactions.Add(events.GetRange(i, size));
+            i += size;
+        }
+        return transactions;
+    }
+
+    private static EntitlementComputation Computation(ClaimFiled claim, Random random)
+    {
+        var loss = claim.AmountPaid;
+        var converted = loss.Currency == "USD";
+        var rate = converted ? 1m : random.Next(5_000, 16_000) / 10_000m;
+        var inUsd = loss.Amount * rate;
+        var entitlement = Math.Min(Math.Round(inUsd * 0.7m, 2, MidpointRounding.AwayFromZero), 1000.00m);
+        return new EntitlementComputation(new Money(entitlement, "USD"), loss, inUsd,
+            converted ? null : new AppliedRate(loss.Currency, "USD", claim.PaymentDate, rate), 0.7m, new Money(1000.00m, "USD"), entitlement == 1000.00m, "v1");
+    }
+
+    /// <summary>A payout settled or returned, for one claim or two (one buyer), from one pool or two.</summary>
+    private static object Payout(List<ClaimFiled> claims, Random random, Instant at)
+    {
+        var paid = claims.OrderBy(_ => random.Next()).Take(random.Next(1, 3)).ToList();
+        var lines = paid.SelectMany(c => Pools.Take(random.Next(1, 3)).Select(pool =>
+            new PayoutLine(c.ClaimId, c.Reference, pool, new Money(random.Next(1, 50_000) / 100m, "USD")))).ToArray();
+        var perPool = PayoutLines.PerPool(lines);
+        return random.Next(3) == 0
+            ? new PayoutReturned(FundId, Guid.NewGuid(), null, perPool, "account closed", "fiona", at, lines)
+            : new PayoutSettled(FundId, Guid.NewGuid(), null, perPool, "BANK", "fiona", at, lines);
+    }
+
+    private static async Task<List<object>> AllEvents(IDocumentStore store)
+    {
+        await using var session = store.QuerySession();
+        return [.. (await session.Events.QueryAllRawEvents().OrderBy(e => e.Sequence).ToListAsync()).Select(e => e.Data)];
+    }
+
+    private static async Task ShouldAgreeWithTheFold(IDocumentStore store, IReadOnlyList<object> events, Instant? asOf, string because)
+    {
+        var lines = ClaimTotalsLine.Fold(events, asOf);
+        await using var session = store.QuerySession();
+        foreach (var caseId in new Guid?[] { null, CaseA })
+        foreach (var grouping in Groupings)
+        {
+            var why = $"{because}, asOf {asOf?.ToString() ?? "(now)"}, case {caseId?.ToString() ?? "(all)"}, groupBy {grouping?.ToString() ?? "(none)"}";
+            var scoped = caseId is { } id ? lines.Where(l => l.CaseId == id).ToList() : lines;
+            var expected = PaidVsLost.Build(scoped, caseId, grouping, asOf, ClaimTotals.FundCurrencyOf(scoped, "USD")!);
+            var actual = await ClaimTotalsSql.ReportAsync(session, caseId, grouping, "USD", CancellationToken.None, asOf);
+            actual.ShouldNotBeNull(why);
+            JsonSerializer.Serialize(actual, Json).ShouldBe(JsonSerializer.Serialize(expected, Json), why);
+            PaidVsLost.ToCsv(actual).ShouldBe(PaidVsLost.ToCsv(expected), why);
+        }
+    }
+
+    private async Task<long> Count(string sql)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    private async Task<string> TableContents()
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        var text = new System.Text.StringBuilder();
+        foreach (var table in ClaimTotalsProjection.Tables)
+        {
+            await using var command = new NpgsqlCommand($"select t::text from {Schema}.{table} t order by t::text", connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) text.AppendLine(reader.GetString(0));
+        }
+        return text.ToString();
+    }
+
+    [Fact]
+    public async Task the_tables_answer_now_and_as_of_any_instant_exactly_as_the_fold_of_random_histories_and_a_rebuild_restores_them()
+    {
+        using var store = TablesOnlyStore();
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        foreach (var seed in new[] { 11, 23, 42 })
+        {
+            await store.Advanced.Clean.DeleteAllEventDataAsync();
+            await using (var wipe = store.LightweightSession())
+            {
+                foreach (var table in ClaimTotalsProjection.Tables) wipe.QueueSqlCommand($"truncate {Schema}.{table}");
+                await wipe.SaveChangesAsync();
+            }
+            foreach (var transaction in History(seed))
+            {
+                await using var session = store.LightweightSession();
+                foreach (var (stream, e) in transaction) session.Events.Append(stream, e);
+                await session.SaveChangesAsync();
+            }
+            var events = await AllEvents(store);
+            var because = $"seed {seed}";
+            // The history covers what it says: claims stamped out of order (folded instead), payouts, several events in one nanosecond.
+            (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ClaimsTable} where not ordered")).ShouldBeGreaterThan(0, because);
+            (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable} where paid <> 0 or returned <> 0")).ShouldBeGreaterThan(5, because);
+            (await Count($"select count(*) from (select at_ns from {Schema}.{ClaimTotalsProjection.ChangesTable} group by at_ns having count(*) > 1) t")).ShouldBeGreaterThan(0, because);
+
+            // The claims' rows are the fold's lines.
+            await using (var session = store.QuerySession())
+                (await ClaimTotalsSource.Now(session, null, CancellationToken.None)).OrderBy(l => l.Id)
+                    .ShouldBe(ClaimTotalsLine.Fold(events).OrderBy(l => l.Id), because);
+            await ShouldAgreeWithTheFold(store, events, null, because);
+
+            // As of: before everything, at (and a nanosecond before) a sample of the events' own instants, at the end.
+            var instants = events.Select(ClaimTotalsLine.BusinessTime).OfType<Instant>().Distinct().Order().ToList();
+            var random = new Random(seed);
+            var sample = instants.Where(_ => random.Next(6) == 0).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) })
+                .Append(instants[0] - Duration.FromSeconds(1)).Append(instants[^1]).Append(Instant.MaxValue).ToList();
+            foreach (var asOf in sample) await ShouldAgreeWithTheFold(store, events, asOf, because);
+
+            // A rebuild from the events gives the same rows, to the byte.
+            var before = await TableContents();
+            using (var daemon = await store.BuildProjectionDaemonAsync())
+                await daemon.RebuildProjectionAsync(ClaimTotalsProjection.ProjectionName, TimeSpan.FromMinutes(1), CancellationToken.None);
+            (await TableContents()).ShouldBe(before, because);
+        }
+    }
+
+    [Fact]
+    public async Task a_payout_in_another_currency_than_the_claim_s_fund_currency_fails_its_transaction_and_counts_nothing()
+    {
+        using var store = TablesOnlyStore();
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await store.Advanced.Clean.DeleteAllEventDataAsync();
+        await using (var wipe = store.LightweightSession())
+        {
+            foreach (var table in ClaimTotalsProjection.Tables) wipe.QueueSqlCommand($"truncate {Schema}.{table}");
+            await wipe.SaveChangesAsync();
+        }
+        var at = Instant.FromUtc(2011, 4, 11, 8, 0);
+        var claimId = Guid.CreateVersion7();
+        await using (var session = store.LightweightSession())
+        {
+            session.Events.Append(claimId, new ClaimFiled(claimId, CaseA, "CL-1", "US", "Alibaba.com", "cnxinda", "ORD", new LocalDate(2011, 1, 1), new LocalDate(2011, 1, 25),
+                new Money(1400.00m, "USD"), "PAY", null, "goods", [], new ClaimPolicySettings().Terms(), "hana", at));
+            await session.SaveChangesAsync();
+        }
+        var euros = new PayoutLine(claimId, "CL-1", Pools[0], new Money(980.00m, "EUR"));
+        await using (var session = store.LightweightSession())
+        {
+            session.Events.Append(FundId, new PayoutSettled(FundId, Guid.NewGuid(), null, [new PoolAmount(Pools[0], euros.Amount)], "BANK", "fiona", at + Duration.FromDays(1), [euros]));
+            (await Should.ThrowAsync<Exception>(() => session.SaveChangesAsync())).ToString().ShouldContain("is paid in USD, not EUR");
+        }
+
+        (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable}")).ShouldBe(1); // the filing's
+        (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ClaimsTable} where paid = 0")).ShouldBe(1);
+        // The payout was not appended either (Marten leaves only a tombstone for the sequence numbers it had taken).
+        (await AllEvents(store)).OfType<PayoutSettled>().ShouldBeEmpty();
+    }
+}
