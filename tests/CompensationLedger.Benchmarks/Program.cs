@@ -58,7 +58,9 @@ var largeShape = smoke ? new LargeLedger.Shape(1, 2, 50) : new LargeLedger.Shape
 // a stage that hits its bound says so in the notes and what size it reached.
 var largeBudgets = smoke
     ? new LargeScenarios.Budgets(TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(60), 3, TimeSpan.FromSeconds(5))
-    : new LargeScenarios.Budgets(TimeSpan.FromSeconds(150), TimeSpan.FromSeconds(150), 40, TimeSpan.FromSeconds(20));
+    // The rebuild gets 240 s: generation now takes ~1-2 minutes instead of its whole 150 s, and a rebuild that stops at its
+    // bound leaves scenario 6 (reports at a million events) unmeasured.
+    : new LargeScenarios.Budgets(TimeSpan.FromSeconds(150), TimeSpan.FromSeconds(240), 40, TimeSpan.FromSeconds(20));
 if (args.Contains("--large-only"))
 {
     // Scenarios 5 and 6 alone (a medium run of the large ledger, or working on them).
