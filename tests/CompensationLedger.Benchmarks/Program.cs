@@ -137,7 +137,7 @@ if (args.Contains("--lifecycle-only"))
 {
     // Scenario 2 alone (a medium run of the lifecycle, or working on it).
     await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine)
-        .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(75), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
+        .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(100), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
     peakRss["service (scenario 2)"] = Rss.PeakMegabytes(service.ProcessId);
     Report.Write(outDir, Option("--name") ?? "lifecycle", $"scenario 2 only, {lifecycleClaims:N0} claims", results, peakRss,
         new Dictionary<string, object> { ["lifecycle claims"] = lifecycleClaims }, notes, [], runTime.Elapsed);
@@ -225,7 +225,7 @@ Console.Error.WriteLine("bench: bulk import done");
 
 // 2. The whole lifecycle for N claims, stage by stage, on the same service.
 await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine)
-    .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(75), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
+    .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(100), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
 
 // 7. The service's peak resident memory over scenarios 1 to 4.
 peakRss["service (scenarios 1-4)"] = Rss.PeakMegabytes(service.ProcessId);
