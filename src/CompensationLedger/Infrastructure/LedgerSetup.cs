@@ -20,6 +20,18 @@ namespace CompensationLedger.Infrastructure;
 
 public static class LedgerSetup
 {
+    /// <summary>
+    /// How the ledger's documents and events are stored (JSON, NodaTime, stream identity, no headers): the one definition
+    /// shared by the service's store and any store a test builds beside it.
+    /// </summary>
+    public static void UseLedgerStorage(this StoreOptions options)
+    {
+        options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase, json => json.ConfigureLedgerJson());
+        options.UseLedgerNodaTime();
+        options.Events.StreamIdentity = JasperFx.Events.StreamIdentity.AsGuid;
+        options.Events.MetadataConfig.HeadersEnabled = false;
+    }
+
     /// <summary>Marten's schema for documents and events; Wolverine keeps its envelopes in <see cref="WolverineSchema"/>.</summary>
     public const string Schema = "ledger";
     public const string WolverineSchema = "wolverine";
@@ -55,10 +67,7 @@ public static class LedgerSetup
                 dataSource.UseNodaTime();
                 options.Connection(dataSource.Build());
                 options.DatabaseSchemaName = Schema;
-                options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase, json => json.ConfigureLedgerJson());
-                options.UseLedgerNodaTime();
-                options.Events.StreamIdentity = JasperFx.Events.StreamIdentity.AsGuid;
-                options.Events.MetadataConfig.HeadersEnabled = false;
+                options.UseLedgerStorage();
 
                 // Read models kept in the same transaction as the events that change them.
                 options.Projections.Snapshot<FraudCase>(SnapshotLifecycle.Inline);

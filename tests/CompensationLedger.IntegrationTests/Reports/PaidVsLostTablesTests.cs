@@ -45,10 +45,7 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
         {
             options.Connection(dataSource.Build());
             options.DatabaseSchemaName = Schema;
-            options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase, json => json.ConfigureLedgerJson());
-            options.UseLedgerNodaTime();
-            options.Events.StreamIdentity = JasperFx.Events.StreamIdentity.AsGuid;
-            options.Events.MetadataConfig.HeadersEnabled = false;
+            options.UseLedgerStorage();
             options.Projections.Add(new ClaimTotalsProjection(Schema), ProjectionLifecycle.Inline);
             options.AutoCreateSchemaObjects = JasperFx.AutoCreate.CreateOrUpdate;
         });
