@@ -165,7 +165,7 @@ public sealed class ClaimCopy
         await ClaimTotals(connection, tx, claims, eventIds, ct);
 
         await Documents(connection, claims.Select(c => FileClaimEndpoint.Buyer(c.Filed.ClaimId, c.Command.Buyer)).ToArray(), d => d.Id, NpgsqlDbType.Uuid, serializer, version: null, ct);
-        await Documents(connection, claims.Select(c => new ClaimAccess(c.Filed.ClaimId, c.Filed.Reference, AccessCodes.Hash(c.AccessCode))).ToArray(),
+        await Documents(connection, claims.Select(c => FileClaimEndpoint.Access(c.Filed, c.AccessCode)).ToArray(),
             d => d.Id, NpgsqlDbType.Uuid, serializer, version: null, ct);
 
         await tx.CommitAsync(ct);
@@ -179,44 +179,19 @@ public sealed class ClaimCopy
     private async Task ClaimTotals(NpgsqlConnection connection, NpgsqlTransaction tx, IReadOnlyList<ClaimToFile> claims, Guid[] eventIds, CancellationToken ct)
     {
         var schema = options.DatabaseSchemaName;
-        var lines = claims.Select(c => ClaimTotalsLine.Start(c.Filed)).ToArray();
-        await Copy(connection,
-            $"""
-             copy {schema}.{ClaimTotalsProjection.ClaimsTable} (claim_id, case_id, platform, supplier_account, buyer_country, payment_date, payment_month,
-                 fund_currency, paid_currency, amount_paid, loss, status, verified_eligible, entitled, paid, returned, last_event_at_ns, max_at_ns, ordered)
-             from stdin (format binary)
-             """, lines, async (w, line, i) =>
+        var rows = claims.Select(c => ClaimTotalsProjection.FiledRow(c.Filed)).ToArray();
+        await Copy(connection, $"copy {schema}.{ClaimTotalsProjection.ClaimsTable} ({string.Join(", ", rows[0].Select(c => c.Column))}) from stdin (format binary)",
+            rows, async (w, row, _) =>
             {
-                var at = ReportTime.Ns(claims[i].Filed.FiledAt);
-                await w.WriteAsync(line.Id, NpgsqlDbType.Uuid, ct);
-                await w.WriteAsync(line.CaseId, NpgsqlDbType.Uuid, ct);
-                await w.WriteAsync(line.Platform, NpgsqlDbType.Varchar, ct);
-                await w.WriteAsync(line.SupplierAccount, NpgsqlDbType.Varchar, ct);
-                await w.WriteAsync(line.BuyerCountry, NpgsqlDbType.Varchar, ct);
-                await w.WriteAsync(line.PaymentDate, NpgsqlDbType.Date, ct);
-                await w.WriteAsync(line.PaymentMonth, NpgsqlDbType.Varchar, ct);
-                await w.WriteAsync(line.FundCurrency, NpgsqlDbType.Varchar, ct);
-                await w.WriteAsync(line.AmountPaid.Currency, NpgsqlDbType.Varchar, ct);
-                await w.WriteAsync(line.AmountPaid.Amount, NpgsqlDbType.Numeric, ct);
-                if (line.LossInFundCurrency is { } loss) await w.WriteAsync(loss, NpgsqlDbType.Numeric, ct);
-                else await w.WriteNullAsync(ct);
-                await w.WriteAsync(ListClaimsEndpoint.StatusName(ClaimStatus.Filed), NpgsqlDbType.Varchar, ct);
-                await w.WriteAsync(false, NpgsqlDbType.Boolean, ct);
-                await w.WriteAsync(0m, NpgsqlDbType.Numeric, ct);
-                await w.WriteAsync(0m, NpgsqlDbType.Numeric, ct);
-                await w.WriteAsync(0m, NpgsqlDbType.Numeric, ct);
-                await w.WriteAsync(at, NpgsqlDbType.Bigint, ct);
-                await w.WriteAsync(at, NpgsqlDbType.Bigint, ct);
-                await w.WriteAsync(true, NpgsqlDbType.Boolean, ct);
+                foreach (var (_, value) in row)
+                    if (value is null) await w.WriteNullAsync(ct);
+                    else await w.WriteAsync(value, ct);
             }, ct);
 
-        var keys = string.Join(", ", ClaimTotalsProjection.Keys);
-        var figures = string.Join(", ", ClaimTotalsProjection.Figures.Select(f => f.Column));
         await using var changes = new NpgsqlCommand(
             $"""
-             insert into {schema}.{ClaimTotalsProjection.ChangesTable} (claim_id, event_id, at_ns, {keys}, {figures})
-             select n.claim_id, f.event_id, n.last_event_at_ns, {string.Join(", ", ClaimTotalsProjection.Keys.Select(k => "n." + k))},
-                    {string.Join(", ", ClaimTotalsProjection.Figures.Select((_, i) => ClaimTotalsProjection.Figure(i, "n")))}
+             insert into {schema}.{ClaimTotalsProjection.ChangesTable} ({ClaimTotalsProjection.FiledChangeColumns})
+             select {ClaimTotalsProjection.FiledChangeValues("f.event_id")}
              from unnest(@claims, @events) as f(claim_id, event_id)
              join {schema}.{ClaimTotalsProjection.ClaimsTable} n on n.claim_id = f.claim_id
              """, connection, tx);

@@ -146,8 +146,11 @@ public static class FileClaimEndpoint
     {
         foreach (var fingerprint in Fingerprints(command, filed.ClaimId, filed.Reference)) yield return fingerprint;
         yield return Buyer(filed.ClaimId, command.Buyer);
-        yield return new ClaimAccess(filed.ClaimId, filed.Reference, AccessCodes.Hash(accessCode));
+        yield return Access(filed, accessCode);
     }
+
+    /// <summary>The hash of the buyer's access code, kept for the status lookup (the code itself is shown once).</summary>
+    public static ClaimAccess Access(ClaimFiled filed, string accessCode) => new(filed.ClaimId, filed.Reference, AccessCodes.Hash(accessCode));
 
     [WolverinePost("/api/claims", Name = "FileClaim")]
     [Authorize(Roles = Roles.ClaimsHandler)]

@@ -141,29 +141,48 @@ public sealed partial class ClaimTotalsProjection : EventProjection
     private static readonly string KeyList = string.Join(", ", Keys);
     private static readonly string FigureList = string.Join(", ", Figures.Select(f => f.Column));
 
+    /// <summary>
+    /// A filed claim's row, column by column: what this projection inserts for a <see cref="ClaimFiled"/> and what the bulk
+    /// import copies (ClaimCopy), so the two writers cannot disagree. The loss is null until known (another currency).
+    /// </summary>
+    public static IReadOnlyList<(string Column, object? Value)> FiledRow(ClaimFiled filed)
+    {
+        var line = ClaimTotalsLine.Start(filed);
+        var at = ReportTime.Ns(filed.FiledAt);
+        return
+        [
+            ("claim_id", line.Id), ("case_id", line.CaseId), ("platform", line.Platform), ("supplier_account", line.SupplierAccount),
+            ("buyer_country", line.BuyerCountry), ("payment_date", line.PaymentDate), ("payment_month", line.PaymentMonth),
+            ("fund_currency", line.FundCurrency), ("paid_currency", line.AmountPaid.Currency), ("amount_paid", line.AmountPaid.Amount),
+            ("loss", line.LossInFundCurrency), ("status", ListClaimsEndpoint.StatusName(ClaimStatus.Filed)), ("verified_eligible", false),
+            ("entitled", 0m), ("paid", 0m), ("returned", 0m), ("last_event_at_ns", at), ("max_at_ns", at), ("ordered", true),
+        ];
+    }
+
+    /// <summary>A filing's change row, from the claim rows just written (alias <c>n</c>): every figure from zero to the row's.</summary>
+    public static string FiledChangeColumns => $"claim_id, event_id, at_ns, {KeyList}, {FigureList}";
+
+    public static string FiledChangeValues(string eventId) =>
+        $"n.claim_id, {eventId}, n.last_event_at_ns, {string.Join(", ", Keys.Select(k => "n." + k))}, {string.Join(", ", Figures.Select((_, i) => Figure(i, "n")))}";
+
     public void Project(IEvent<ClaimFiled> e, IDocumentOperations ops)
     {
-        var f = e.Data;
-        var at = ReportTime.Ns(f.FiledAt);
-        var line = ClaimTotalsLine.Start(f);
+        var row = FiledRow(e.Data);
         // Queued commands take no null parameters: a loss not known yet is written as a literal null.
-        var loss = line.LossInFundCurrency is null ? "null::numeric" : "?";
-        object[] lossValue = line.LossInFundCurrency is { } l ? [l] : [];
+        var values = string.Join(", ", row.Select(c => c.Value is null ? "null::numeric" : "?"));
         ops.QueueSqlCommand(
             $"""
              with filed as (
-                 insert into {T(ClaimsTable)} (claim_id, case_id, platform, supplier_account, buyer_country, payment_date, payment_month, fund_currency,
-                     paid_currency, amount_paid, loss, status, verified_eligible, entitled, paid, returned, last_event_at_ns, max_at_ns, ordered)
-                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {loss}, '{ListClaimsEndpoint.StatusName(ClaimStatus.Filed)}', false, 0, 0, 0, ?, ?, true)
+                 insert into {T(ClaimsTable)} ({string.Join(", ", row.Select(c => c.Column))})
+                 values ({values})
                  on conflict do nothing
                  returning *)
-             insert into {T(ChangesTable)} (claim_id, event_id, at_ns, {KeyList}, {FigureList})
-             select n.claim_id, ?, ?, {string.Join(", ", Keys.Select(k => "n." + k))}, {string.Join(", ", Figures.Select((_, i) => Figure(i, "n")))}
+             insert into {T(ChangesTable)} ({FiledChangeColumns})
+             select {FiledChangeValues("?")}
              from filed n
              on conflict do nothing
              """,
-            [line.Id, line.CaseId, line.Platform, line.SupplierAccount, line.BuyerCountry, line.PaymentDate, line.PaymentMonth, line.FundCurrency,
-                line.AmountPaid.Currency, line.AmountPaid.Amount, .. lossValue, at, at, e.Id, at]);
+            [.. row.Where(c => c.Value is not null).Select(c => c.Value!), e.Id]);
     }
 
     public void Project(IEvent<ClaimVerified> e, IDocumentOperations ops)
