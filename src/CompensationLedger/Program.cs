@@ -11,6 +11,9 @@ try
     builder.AddLedger();
     var app = builder.Build();
     app.UseLedger();
+    // Rebuilds go through LedgerRebuild: the paid-vs-lost tables are rebuilt beside the live ones, safe while the service runs.
+    if (args is [LedgerRebuild.Command, .. var names]) return await LedgerRebuild.RunAsync(app.Services, names, CancellationToken.None);
+    if (LedgerRebuild.MartenRebuildNames(args) is { } projections) return await LedgerRebuild.RunAsync(app.Services, projections, CancellationToken.None);
     return await app.RunJasperFxCommands(args);
 }
 catch (Exception e) when (StartupFailure.Explain(e) is { } sentence)

@@ -39,7 +39,7 @@ namespace CompensationLedger.Reports;
 /// </summary>
 public sealed partial class ClaimTotalsProjection : EventProjection
 {
-    /// <summary>The name to rebuild it by: <c>projections rebuild -p ClaimTotals</c>.</summary>
+    /// <summary>The name to rebuild it by: <c>rebuild ClaimTotals</c> (<see cref="ClaimTotalsRebuild"/>).</summary>
     public const string ProjectionName = "ClaimTotals";
 
     public const string ClaimsTable = "report_claim_totals";
@@ -147,17 +147,66 @@ public sealed partial class ClaimTotalsProjection : EventProjection
     /// </summary>
     public static IReadOnlyList<(string Column, object? Value)> FiledRow(ClaimFiled filed)
     {
-        var line = ClaimTotalsLine.Start(filed);
         var at = ReportTime.Ns(filed.FiledAt);
-        return
-        [
-            ("claim_id", line.Id), ("case_id", line.CaseId), ("platform", line.Platform), ("supplier_account", line.SupplierAccount),
-            ("buyer_country", line.BuyerCountry), ("payment_date", line.PaymentDate), ("payment_month", line.PaymentMonth),
-            ("fund_currency", line.FundCurrency), ("paid_currency", line.AmountPaid.Currency), ("amount_paid", line.AmountPaid.Amount),
-            ("loss", line.LossInFundCurrency), ("status", ListClaimsEndpoint.StatusName(ClaimStatus.Filed)), ("verified_eligible", false),
-            ("entitled", 0m), ("paid", 0m), ("returned", 0m), ("last_event_at_ns", at), ("max_at_ns", at), ("ordered", true),
-        ];
+        return RowOf(ClaimTotalsLine.Start(filed), at, at, ordered: true);
     }
+
+    /// <summary>
+    /// A claim's row, column by column, for its line and the business times applied to it (<c>max_at_ns</c>, <c>ordered</c>: see the
+    /// class summary): what <see cref="FiledRow"/> gives a filing and what <see cref="ClaimTotalsRebuild"/> copies for the line it folded.
+    /// </summary>
+    public static IReadOnlyList<(string Column, object? Value)> RowOf(ClaimTotalsLine line, long lastEventAtNs, long maxAtNs, bool ordered) =>
+    [
+        ("claim_id", line.Id), ("case_id", line.CaseId), ("platform", line.Platform), ("supplier_account", line.SupplierAccount),
+        ("buyer_country", line.BuyerCountry), ("payment_date", line.PaymentDate), ("payment_month", line.PaymentMonth),
+        ("fund_currency", line.FundCurrency), ("paid_currency", line.AmountPaid.Currency), ("amount_paid", line.AmountPaid.Amount),
+        ("loss", line.LossInFundCurrency), ("status", ListClaimsEndpoint.StatusName(line.Status)), ("verified_eligible", line.VerifiedEligible),
+        ("resume_status", line.ResumeStatus is { } resume ? ListClaimsEndpoint.StatusName(resume) : null),
+        ("entitled", line.Entitled), ("paid", line.Paid), ("returned", line.Returned), ("last_event_at_ns", lastEventAtNs), ("max_at_ns", maxAtNs),
+        ("ordered", ordered),
+    ];
+
+    /// <summary>
+    /// The values of <see cref="Figures"/> for a line, in their order, computed in C# as the SQL expressions compute them over its row
+    /// (counts as whole numbers, amounts with their scale): what <see cref="ClaimTotalsRebuild"/> writes change rows from. The rebuild
+    /// tests hold rows written from these equal, to the byte, to rows the SQL wrote.
+    /// </summary>
+    public static decimal[] FigureValues(ClaimTotalsLine line)
+    {
+        var values = new decimal[Figures.Count];
+        for (var i = 0; i < values.Length; i++) values[i] = FigureValue(Figures[i].Column, line);
+        return values;
+    }
+
+    private static decimal FigureValue(string column, ClaimTotalsLine line)
+    {
+        var loss = line.LossInFundCurrency;
+        var unconverted = loss is null;
+        switch (column)
+        {
+            case "claims": return 1;
+            case "claimed": return loss ?? 0m;
+            case "verified": return line.VerifiedEligible ? loss ?? 0m : 0m;
+            case "unconverted_claims": return unconverted ? 1 : 0;
+            case "unconverted": return unconverted ? line.AmountPaid.Amount : 0m;
+            case "verified_unconverted_claims": return line.VerifiedEligible && unconverted ? 1 : 0;
+            case "verified_unconverted": return line.VerifiedEligible && unconverted ? line.AmountPaid.Amount : 0m;
+            case "entitled": return line.Entitled;
+            case "paid": return line.Paid;
+            case "returned": return line.Returned;
+        }
+        foreach (var status in Enum.GetValues<ClaimStatus>())
+            if (column == StatusColumn(status)) return line.Status == status ? 1 : 0;
+        throw new InvalidOperationException($"The figure {column} has no C# counterpart in {nameof(FigureValue)}: add it beside its SQL expression.");
+    }
+
+    /// <summary>The events this projection applies: those it has a <c>Project</c> method for (the rest leave the tables as they are).</summary>
+    public static IReadOnlyList<Type> AppliedEventTypes { get; } =
+    [
+        .. typeof(ClaimTotalsProjection).GetMethods()
+            .Where(m => m.Name == nameof(Project) && m.GetParameters() is [{ ParameterType.IsGenericType: true } e, _] && e.ParameterType.GetGenericTypeDefinition() == typeof(IEvent<>))
+            .Select(m => m.GetParameters()[0].ParameterType.GetGenericArguments()[0]),
+    ];
 
     /// <summary>A filing's change row, from the claim rows just written (alias <c>n</c>): every figure from zero to the row's.</summary>
     public static string FiledChangeColumns => $"claim_id, event_id, at_ns, {KeyList}, {FigureList}";
@@ -168,8 +217,8 @@ public sealed partial class ClaimTotalsProjection : EventProjection
     public void Project(IEvent<ClaimFiled> e, IDocumentOperations ops)
     {
         var row = FiledRow(e.Data);
-        // Queued commands take no null parameters: a loss not known yet is written as a literal null.
-        var values = string.Join(", ", row.Select(c => c.Value is null ? "null::numeric" : "?"));
+        // Queued commands take no null parameters: a loss not known yet (and the resume status) is written as a literal null.
+        var values = string.Join(", ", row.Select(c => c.Value is null ? "null" : "?"));
         ops.QueueSqlCommand(
             $"""
              with filed as (

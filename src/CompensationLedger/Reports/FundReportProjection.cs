@@ -42,7 +42,7 @@ public sealed partial class FundReportProjection : EventProjection
 
     private readonly string _schema;
 
-    /// <summary>The name to rebuild it by: <c>projections rebuild -p FundReports</c>.</summary>
+    /// <summary>The name to rebuild it by: <c>rebuild FundReports</c>.</summary>
     public const string ProjectionName = "FundReports";
 
     public FundReportProjection(string schema)

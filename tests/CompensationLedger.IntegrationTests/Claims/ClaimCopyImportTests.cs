@@ -115,9 +115,8 @@ public sealed class ClaimCopyImportTests(LedgerApp app) : IntegrationTest(app)
         before["report_claim_totals_changes"].Length.ShouldBe(4);
         before["mt_doc_claimfingerprint"].Length.ShouldBe(8);
 
-        var names = ((StoreOptions)App.Store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\'')).ToArray();
-        using (var daemon = await App.Store.BuildProjectionDaemonAsync())
-            foreach (var name in names) await daemon.RebuildProjectionAsync(name, TimeSpan.FromMinutes(1), CancellationToken.None);
+        foreach (var name in LedgerRebuild.AllNames(App.Store))
+            await LedgerRebuild.RebuildAsync(App.Store, name, TimeSpan.FromMinutes(1), null, CancellationToken.None);
         var after = await ReadModels();
 
         after.Keys.ShouldBe(before.Keys);

@@ -269,15 +269,14 @@ public sealed class PaidVsLostReportTests(LedgerApp app) : IntegrationTest(app)
         foreach (var query in queries) before.Add(Figures(await Report(query)));
         var caseBefore = (await App.GetCase(s.Putian, Roles.Auditor)).GetProperty("totals").GetRawText();
 
-        // Lose the read model entirely, then rebuild it from the events, as `projections --rebuild` does.
+        // Lose the read model entirely, then rebuild it from the events, as `rebuild ClaimTotals` does.
         await using (var wipe = App.Store.LightweightSession())
         {
             foreach (var table in ClaimTotalsProjection.Tables) wipe.QueueSqlCommand($"delete from {LedgerSetup.Schema}.{table}");
             await wipe.SaveChangesAsync();
         }
         (await Report(queries[0])).GetProperty("total").GetProperty("claims").GetInt32().ShouldBe(0);
-        using var daemon = await App.Store.BuildProjectionDaemonAsync();
-        await daemon.RebuildProjectionAsync(ClaimTotalsProjection.ProjectionName, TimeSpan.FromMinutes(1), CancellationToken.None);
+        await LedgerRebuild.RebuildAsync(App.Store, ClaimTotalsProjection.ProjectionName, TimeSpan.FromMinutes(1), null, CancellationToken.None);
 
         for (var i = 0; i < queries.Length; i++) Figures(await Report(queries[i])).ShouldBe(before[i], queries[i]);
         (await App.GetCase(s.Putian, Roles.Auditor)).GetProperty("totals").GetRawText().ShouldBe(caseBefore);

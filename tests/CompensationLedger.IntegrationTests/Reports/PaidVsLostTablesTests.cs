@@ -165,6 +165,24 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
         }
     }
 
+    private static async Task Wipe(IDocumentStore store)
+    {
+        await store.Advanced.Clean.DeleteAllEventDataAsync();
+        await using var wipe = store.LightweightSession();
+        foreach (var table in ClaimTotalsProjection.Tables) wipe.QueueSqlCommand($"truncate {Schema}.{table}");
+        await wipe.SaveChangesAsync();
+    }
+
+    private static async Task Append(IDocumentStore store, IEnumerable<List<(Guid Stream, object Event)>> transactions)
+    {
+        foreach (var transaction in transactions)
+        {
+            await using var session = store.LightweightSession();
+            foreach (var (stream, e) in transaction) session.Events.Append(stream, e);
+            await session.SaveChangesAsync();
+        }
+    }
+
     private async Task<long> Count(string sql)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);
@@ -194,18 +212,8 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
         foreach (var seed in new[] { 11, 23, 42 })
         {
-            await store.Advanced.Clean.DeleteAllEventDataAsync();
-            await using (var wipe = store.LightweightSession())
-            {
-                foreach (var table in ClaimTotalsProjection.Tables) wipe.QueueSqlCommand($"truncate {Schema}.{table}");
-                await wipe.SaveChangesAsync();
-            }
-            foreach (var transaction in History(seed))
-            {
-                await using var session = store.LightweightSession();
-                foreach (var (stream, e) in transaction) session.Events.Append(stream, e);
-                await session.SaveChangesAsync();
-            }
+            await Wipe(store);
+            await Append(store, History(seed));
             var events = await AllEvents(store);
             var because = $"seed {seed}";
             // The history covers what it says: claims stamped out of order (folded instead), payouts, several events in one nanosecond.
@@ -226,12 +234,127 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
                 .Append(instants[0] - Duration.FromSeconds(1)).Append(instants[^1]).Append(Instant.MaxValue).ToList();
             foreach (var asOf in sample) await ShouldAgreeWithTheFold(store, events, asOf, because);
 
-            // A rebuild from the events gives the same rows, to the byte.
+            // A rebuild from the events gives the same rows, to the byte: the one operators run (folded in C#, copied, swapped in), and
+            // Marten's daemon replaying the events through the projection's SQL.
             var before = await TableContents();
+            await ClaimTotalsRebuild.RunAsync(store, null, CancellationToken.None);
+            (await TableContents()).ShouldBe(before, because);
             using (var daemon = await store.BuildProjectionDaemonAsync())
                 await daemon.RebuildProjectionAsync(ClaimTotalsProjection.ProjectionName, TimeSpan.FromMinutes(1), CancellationToken.None);
             (await TableContents()).ShouldBe(before, because);
         }
+    }
+
+    private static ClaimFiled Filing(Guid claimId, string reference, Instant at) =>
+        new(claimId, CaseA, reference, "US", "Alibaba.com", "cnxinda", "ORD", new LocalDate(2011, 1, 1), new LocalDate(2011, 1, 25),
+            new Money(1400.00m, "USD"), "PAY", null, "goods", [], new ClaimPolicySettings().Terms(), "hana", at);
+
+    private async Task WaitForAWriterBlockedOnTheTotals()
+    {
+        for (var tries = 0; tries < 200; tries++)
+        {
+            if (await Count($"select count(*) from pg_locks where not granted and relation in ('{Schema}.{ClaimTotalsProjection.ClaimsTable}'::regclass, '{Schema}.{ClaimTotalsProjection.ChangesTable}'::regclass)") > 0)
+                return;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException("No writer came to wait for the locked totals tables.");
+    }
+
+    [Fact]
+    public async Task a_rebuild_while_events_are_recorded_counts_every_one_of_them_once_and_swaps_in_what_a_quiet_rebuild_gives()
+    {
+        using var store = TablesOnlyStore();
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await Wipe(store);
+        var history = History(7);
+        var split = history.Count * 2 / 3;
+        await Append(store, history.Take(split));
+        var during = history.Skip(split).ToList();
+        var at = Instant.FromUtc(2011, 6, 1, 8, 0);
+        var late = Guid.CreateVersion7();
+        var lastMinute = Guid.CreateVersion7();
+
+        NpgsqlConnection? heldConnection = null;
+        NpgsqlTransaction? held = null;
+        Task? blocked = null;
+        await using var closeHeld = new AsyncDisposer(async () => { if (heldConnection is not null) await heldConnection.DisposeAsync(); });
+        var result = await ClaimTotalsRebuild.RunWithPhasesAsync(store, async phase =>
+        {
+            switch (phase)
+            {
+                case ClaimTotalsRebuild.Phase.TablesCreated:
+                    // A transaction takes its sequence numbers (a new claim filed and verified) and stays open past the first pass, while
+                    // later ones commit: the pass sees numbers above it committed and must come back for it.
+                    heldConnection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+                    await heldConnection.OpenAsync();
+                    held = await heldConnection.BeginTransactionAsync();
+                    await using (var session = store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(held)))
+                    {
+                        session.Events.Append(late, Filing(late, "CL-LATE", at), new ClaimVerified(late, VerificationResult.VerifiedEligible, [], [], "vera", at));
+                        await session.SaveChangesAsync();
+                    }
+                    await Append(store, during.Take(during.Count / 3));
+                    break;
+                case ClaimTotalsRebuild.Phase.FirstPassDone:
+                    await held!.CommitAsync();
+                    await Append(store, during.Skip(during.Count / 3).Take(during.Count / 3));
+                    break;
+                case ClaimTotalsRebuild.Phase.ClaimRowsWritten:
+                    // After the claims' rows were copied: the rows these events move are written again before the swap.
+                    await Append(store, during.Skip(2 * (during.Count / 3)));
+                    break;
+                case ClaimTotalsRebuild.Phase.LiveTablesLocked:
+                    // A decision arriving during the swap waits for it, then moves the rebuilt row of its claim.
+                    blocked = Append(store, [[(late, new ClaimApproved(late, new EntitlementComputation(new Money(980.00m, "USD"), new Money(1400.00m, "USD"), 1400.00m, null, 0.7m,
+                        new Money(1000.00m, "USD"), false, "v1"), null, "abe", at + Duration.FromDays(1))), (lastMinute, Filing(lastMinute, "CL-LAST", at + Duration.FromDays(1)))]]);
+                    await WaitForAWriterBlockedOnTheTotals();
+                    break;
+            }
+        }, CancellationToken.None);
+        await blocked!;
+
+        result.LateEvents.ShouldBe(2);
+        var events = await AllEvents(store);
+        events.Count.ShouldBe(history.Sum(t => t.Count) + 4);
+        await using (var session = store.QuerySession())
+        {
+            var rows = (await ClaimTotalsSource.Now(session, null, CancellationToken.None)).OrderBy(l => l.Id).ToList();
+            rows.ShouldBe(ClaimTotalsLine.Fold(events).OrderBy(l => l.Id));
+            rows.Single(l => l.Id == late).Status.ShouldBe(ClaimStatus.Approved);
+            rows.ShouldContain(l => l.Id == lastMinute);
+        }
+        await ShouldAgreeWithTheFold(store, events, null, "after the raced rebuild");
+        await ShouldAgreeWithTheFold(store, events, at, "after the raced rebuild");
+
+        // The same rows, to the byte, as a rebuild with nothing else going on; and the schema it was built in is gone.
+        var raced = await TableContents();
+        await ClaimTotalsRebuild.RunAsync(store, null, CancellationToken.None);
+        (await TableContents()).ShouldBe(raced);
+        (await Count($"select count(*) from pg_namespace where nspname = '{Schema}_rebuild'")).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task a_rebuild_that_fails_before_the_swap_leaves_the_live_tables_as_they_were_and_one_runs_at_a_time()
+    {
+        using var store = TablesOnlyStore();
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await Wipe(store);
+        await Append(store, History(11));
+        var before = await TableContents();
+
+        using var cancel = new CancellationTokenSource();
+        await Should.ThrowAsync<OperationCanceledException>(() => ClaimTotalsRebuild.RunWithPhasesAsync(store, async phase =>
+        {
+            if (phase == ClaimTotalsRebuild.Phase.TablesCreated)
+                (await Should.ThrowAsync<InvalidOperationException>(() => ClaimTotalsRebuild.RunAsync(store, null, CancellationToken.None))).Message.ShouldContain("Another rebuild");
+            if (phase == ClaimTotalsRebuild.Phase.ClaimRowsWritten) await cancel.CancelAsync();
+        }, cancel.Token));
+
+        (await TableContents()).ShouldBe(before);
+        (await Count($"select count(*) from pg_namespace where nspname = '{Schema}_rebuild'")).ShouldBe(0);
+        // Nothing is left holding the rebuild: the next one runs.
+        await ClaimTotalsRebuild.RunAsync(store, null, CancellationToken.None);
+        (await TableContents()).ShouldBe(before);
     }
 
     [Fact]
@@ -239,12 +362,7 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
     {
         using var store = TablesOnlyStore();
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
-        await store.Advanced.Clean.DeleteAllEventDataAsync();
-        await using (var wipe = store.LightweightSession())
-        {
-            foreach (var table in ClaimTotalsProjection.Tables) wipe.QueueSqlCommand($"truncate {Schema}.{table}");
-            await wipe.SaveChangesAsync();
-        }
+        await Wipe(store);
         var at = Instant.FromUtc(2011, 4, 11, 8, 0);
         var claimId = Guid.CreateVersion7();
         await using (var session = store.LightweightSession())
@@ -265,4 +383,9 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
         // The payout was not appended either (Marten leaves only a tombstone for the sequence numbers it had taken).
         (await AllEvents(store)).OfType<PayoutSettled>().ShouldBeEmpty();
     }
+}
+
+internal sealed class AsyncDisposer(Func<Task> dispose) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync() => await dispose();
 }
