@@ -70,6 +70,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
         await using var host = await InProcessService(db, key, issuer);
         var store = host.Services.GetRequiredService<IDocumentStore>();
         var names = LedgerRebuild.AllNames(store).ToArray();
+        using var daemon = await store.BuildProjectionDaemonAsync();
         // Two at a time (2 cores: one projection's .NET work overlaps the other's PostgreSQL work), the longest first so
         // they overlap; every projection writes only its own tables, so their rebuilds are independent. Each is timed.
         string[] longestFirst = ["FundReports", "Claim", "ClaimTotals", "Fund"];
@@ -99,7 +100,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
                 try
                 {
                     // As the service's `rebuild` command does it (ClaimTotals folded beside the live tables and swapped in; the rest by Marten's daemon).
-                    await LedgerRebuild.RebuildAsync(store, name, timeout > TimeSpan.Zero ? timeout : TimeSpan.FromMilliseconds(1), log, limit.Token);
+                    await LedgerRebuild.RebuildAsync(store, name, timeout > TimeSpan.Zero ? timeout : TimeSpan.FromMilliseconds(1), log, limit.Token, daemon);
                     each[name] = string.Create(CultureInfo.InvariantCulture, $"{shortName} {one.Elapsed.TotalSeconds:0.0} s");
                 }
                 catch (Exception e) when (limit.IsCancellationRequested || e is TimeoutException)

@@ -18,16 +18,25 @@ public static class LedgerRebuild
     public static IReadOnlyList<string> AllNames(IDocumentStore store) =>
         [.. ((StoreOptions)store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\''))];
 
-    /// <summary>Rebuilds one projection; <paramref name="timeout"/> bounds a daemon rebuild (the paid-vs-lost rebuild stops with <paramref name="ct"/>).</summary>
-    public static async Task RebuildAsync(IDocumentStore store, string name, TimeSpan timeout, Action<string>? log, CancellationToken ct)
+    /// <summary>
+    /// Rebuilds one projection; <paramref name="timeout"/> bounds a daemon rebuild (the paid-vs-lost rebuild stops with
+    /// <paramref name="ct"/>). Rebuilds run side by side share one <paramref name="daemon"/> (one per database is Marten's rule).
+    /// </summary>
+    public static async Task RebuildAsync(IDocumentStore store, string name, TimeSpan timeout, Action<string>? log, CancellationToken ct,
+        JasperFx.Events.Daemon.IProjectionDaemon? daemon = null)
     {
         if (name == ClaimTotalsProjection.ProjectionName)
         {
             await ClaimTotalsRebuild.RunAsync(store, log, ct);
             return;
         }
-        using var daemon = await store.BuildProjectionDaemonAsync();
-        await daemon.RebuildProjectionAsync(name, timeout, ct);
+        if (daemon is not null)
+        {
+            await daemon.RebuildProjectionAsync(name, timeout, ct);
+            return;
+        }
+        using var own = await store.BuildProjectionDaemonAsync();
+        await own.RebuildProjectionAsync(name, timeout, ct);
     }
 
     /// <summary>

@@ -283,6 +283,74 @@ public sealed class PaidVsLostReportTests(LedgerApp app) : IntegrationTest(app)
     }
 
     [Fact]
+    public async Task the_totals_rebuilt_while_claims_are_filed_and_decided_over_http_count_every_decision_and_keep_taking_them_after_the_swap()
+    {
+        var putian = await App.OpenFlaggedCase();
+        var claims = new List<Guid>();
+        async Task File(int n)
+        {
+            for (var i = 0; i < n; i++)
+                claims.Add(await App.FileClaimId(ClaimApi.Filing(putian, paymentReference: $"TT-R-{claims.Count}", amount: 100.00m + claims.Count)));
+        }
+        // Enough filings that the service's statements are prepared (Npgsql auto-prepares repeated ones) before the tables are swapped.
+        await File(12);
+        var decided = 0;
+        async Task Decide(int n)
+        {
+            for (var i = 0; i < n; i++, decided++)
+            {
+                var claim = claims[decided];
+                await App.Verify(claim);
+                if (decided % 2 == 0) await (await App.Act(App.Approver(), claim, "approval", new { })).ShouldBe(200);
+            }
+        }
+
+        Task? waiting = null;
+        var result = await ClaimTotalsRebuild.RunWithPhasesAsync(App.Store, async phase =>
+        {
+            switch (phase)
+            {
+                case ClaimTotalsRebuild.Phase.TablesCreated: await Decide(3); await File(2); break;
+                case ClaimTotalsRebuild.Phase.FirstPassDone: await Decide(3); await File(2); break;
+                case ClaimTotalsRebuild.Phase.ClaimRowsWritten: await Decide(2); break;
+                case ClaimTotalsRebuild.Phase.LiveTablesLocked:
+                    // A verification arriving during the swap waits for it, then lands on the new tables.
+                    waiting = Decide(1);
+                    for (var tries = 0; tries < 200 && !await AWriterWaitsForTheTotals(); tries++) await Task.Delay(50);
+                    (await AWriterWaitsForTheTotals()).ShouldBeTrue();
+                    break;
+            }
+        }, CancellationToken.None);
+        await waiting!;
+        result.Claims.ShouldBeGreaterThanOrEqualTo(12);
+
+        // After the swap the service goes on deciding on the new tables, with its prepared statements.
+        await File(2);
+        await Decide(claims.Count - decided);
+
+        await using var session = App.Store.QuerySession();
+        var events = (await session.Events.QueryAllRawEvents().OrderBy(e => e.Sequence).ToListAsync()).Select(e => e.Data).ToList();
+        var rows = await ClaimTotalsSource.Now(session, putian, CancellationToken.None);
+        rows.OrderBy(l => l.Id).ShouldBe(ClaimTotalsLine.Fold(events).Where(l => l.CaseId == putian).OrderBy(l => l.Id));
+        rows.Count.ShouldBe(claims.Count);
+        rows.Count(l => l.Status == ClaimStatus.Approved).ShouldBe((claims.Count + 1) / 2);
+        var report = Figures(await Report($"caseId={putian}&groupBy=month"));
+
+        // A quiet rebuild gives the same report.
+        await LedgerRebuild.RebuildAsync(App.Store, ClaimTotalsProjection.ProjectionName, TimeSpan.FromMinutes(1), null, CancellationToken.None);
+        Figures(await Report($"caseId={putian}&groupBy=month")).ShouldBe(report);
+    }
+
+    private async Task<bool> AWriterWaitsForTheTotals()
+    {
+        await using var session = App.Store.QuerySession();
+        var waiting = await session.AdvancedSql.QueryAsync<long>(
+            $"select count(*) from pg_locks where not granted and relation in ('{LedgerSetup.Schema}.{ClaimTotalsProjection.ClaimsTable}'::regclass, '{LedgerSetup.Schema}.{ClaimTotalsProjection.ChangesTable}'::regclass)",
+            CancellationToken.None);
+        return waiting.Single() > 0;
+    }
+
+    [Fact]
     public async Task case_detail_shows_its_totals_beside_the_fields_it_always_had()
     {
         var s = await Seed();
