@@ -138,22 +138,114 @@ public sealed partial class FundReportProjection : EventProjection
 
     private string T(string table) => $"{_schema}.{table}";
 
+    // The rows, one definition each: the projection writes them with SQL (idempotent, in any order), FundReportsRebuild folds
+    // the events into the same rows in memory and copies them.
+
+    /// <summary>A row of <c>report_funds</c>.</summary>
+    public sealed record FundRow(Guid FundId, string Name, string Currency)
+    {
+        public static FundRow Of(FundEstablished e) => new(e.FundId, e.Name, e.Currency);
+    }
+
+    /// <summary>A row of <c>report_pools</c>; <paramref name="Version"/> is the stream version of its opening (pools in opening order).</summary>
+    public sealed record PoolRow(Guid FundId, Guid PoolId, string Name, long Version, long OpenedAtNs)
+    {
+        public static PoolRow Of(PoolOpened e, long version) => new(e.FundId, e.PoolId, e.Name, version, ReportTime.Ns(e.OpenedAt));
+    }
+
+    /// <summary>What one event posts to one pool account: <see cref="Books.PostingsFor"/> summed per pool and account, in order of first posting.</summary>
+    public sealed record Posted(Guid PoolId, string Account, string Currency, decimal Debit, decimal Credit)
+    {
+        public static IReadOnlyList<Posted> By(object e) =>
+        [
+            .. Books.PostingsFor(e).GroupBy(p => (p.PoolId, p.Account))
+                .Select(g => new Posted(g.Key.PoolId, g.Key.Account, g.First().Debit.Currency, g.Sum(p => p.Debit.Amount), g.Sum(p => p.Credit.Amount))),
+        ];
+    }
+
+    /// <summary>
+    /// A row of <c>report_payouts</c>. Closed is when it stopped being in transit, the first of settled and returned (in
+    /// transit as of t = issued &lt;= t &lt; closed); a later settlement or return moves its own column only.
+    /// </summary>
+    public sealed record PayoutRow(Guid PayoutId, Guid FundId, string Reference, Guid RoundId, Guid? ClaimId, string ClaimReference, decimal Amount, string Currency,
+        long IssuedAtNs, long? SettledAtNs = null, long? ReturnedAtNs = null, long? ClosedAtNs = null, string? ReturnReason = null, Guid? ReissueOf = null)
+    {
+        public static IReadOnlyList<PayoutRow> IssuedBy(RoundReleased e) =>
+        [
+            .. e.Payouts.Select(p =>
+            {
+                var (claimId, claimReferences) = Claims(PayoutLines.Of(p));
+                return new PayoutRow(p.PayoutId, e.FundId, p.Reference, e.RoundId, claimId, claimReferences, p.Amount.Amount, p.Amount.Currency, ReportTime.Ns(e.ReleasedAt));
+            }),
+        ];
+
+        /// <summary>The new payout of a reissue, in the round of <paramref name="original"/> (written only when the original is known).</summary>
+        public static PayoutRow ReissuedBy(PayoutReissued r, Guid originalRoundId)
+        {
+            var (claimId, claimReferences) = Claims(PayoutLines.Of(r));
+            return new PayoutRow(r.PayoutId, r.FundId, r.Reference, originalRoundId, claimId, claimReferences, r.Amount.Amount, r.Amount.Currency, ReportTime.Ns(r.ReissuedAt),
+                ReissueOf: r.OriginalPayoutId);
+        }
+
+        public PayoutRow Settled(PayoutSettled e)
+        {
+            var at = ReportTime.Ns(e.SettledAt);
+            return this with { SettledAtNs = at, ClosedAtNs = ClosedAtNs ?? at };
+        }
+
+        public PayoutRow Returned(PayoutReturned e)
+        {
+            var at = ReportTime.Ns(e.ReturnedAt);
+            return this with { ReturnedAtNs = at, ReturnReason = e.Reason, ClosedAtNs = ClosedAtNs ?? at };
+        }
+    }
+
+    /// <summary>A row of <c>report_payout_claims</c>: what a payout carries for one claim (the sum of its lines for the claim).</summary>
+    public sealed record PayoutClaimRow(Guid ClaimId, Guid PayoutId, Guid FundId, decimal Amount)
+    {
+        public static IEnumerable<PayoutClaimRow> Of(Guid fundId, Guid payoutId, IReadOnlyList<PayoutLine> lines) =>
+            lines.GroupBy(l => l.ClaimId).Select(g => new PayoutClaimRow(g.Key, payoutId, fundId, g.Sum(l => l.Amount.Amount)));
+
+        public static IReadOnlyList<PayoutClaimRow> IssuedBy(RoundReleased e) => [.. e.Payouts.SelectMany(p => Of(e.FundId, p.PayoutId, PayoutLines.Of(p)))];
+
+        public static IReadOnlyList<PayoutClaimRow> ReissuedBy(PayoutReissued r) => [.. Of(r.FundId, r.PayoutId, PayoutLines.Of(r))];
+    }
+
+    /// <summary>A row of <c>report_statement_lines</c>: an imported bank statement line and what it matched.</summary>
+    public sealed record StatementLineRow(Guid FundId, string StatementId, int Line, long ImportedAtNs, LocalDate Date, string Reference, decimal Amount, string Currency,
+        string Direction, string Match, Guid? PayoutId, string Detail)
+    {
+        public static IReadOnlyList<StatementLineRow> Of(BankStatementImported s) =>
+        [
+            .. s.Lines.Select(l => new StatementLineRow(s.FundId, s.StatementId, l.Line.Line, ReportTime.Ns(s.ImportedAt), l.Line.Date, l.Line.Reference,
+                l.Line.Amount.Amount, l.Line.Amount.Currency, l.Line.Direction.ToString(), l.Match.ToString(), l.PayoutId, l.Detail)),
+        ];
+    }
+
     /// <summary>
     /// The claims a payout pays (one payout per buyer may pay several): the claim when there is one (else null), and
     /// the references in ordinal order separated by a space, as the payout register shows them.
     /// </summary>
-    /// <summary>A claim id parameter, null in the table when the payout pays several claims (queued commands take no null parameters).</summary>
-    private const string NoClaim = "nullif(?, '00000000-0000-0000-0000-000000000000'::uuid)";
-
     public static (Guid? ClaimId, string ClaimReferences) Claims(IReadOnlyList<PayoutLine> lines) =>
         (PayoutLines.OnlyClaim(lines), string.Join(' ', PayoutLines.References(lines)));
 
-    public void Project(IEvent<FundEstablished> e, IDocumentOperations ops) =>
-        ops.QueueSqlCommand($"insert into {T(FundsTable)} (fund_id, name, currency) values (?, ?, ?) on conflict do nothing", e.Data.FundId, e.Data.Name, e.Data.Currency);
+    /// <summary>A nullable id as a queued command's parameter (they take no null): the empty id, turned back into null by <see cref="NullId"/>.</summary>
+    private static Guid Param(Guid? id) => id ?? Guid.Empty;
 
-    public void Project(IEvent<PoolOpened> e, IDocumentOperations ops) =>
+    private const string NullId = "'00000000-0000-0000-0000-000000000000'::uuid";
+
+    public void Project(IEvent<FundEstablished> e, IDocumentOperations ops)
+    {
+        var row = FundRow.Of(e.Data);
+        ops.QueueSqlCommand($"insert into {T(FundsTable)} (fund_id, name, currency) values (?, ?, ?) on conflict do nothing", row.FundId, row.Name, row.Currency);
+    }
+
+    public void Project(IEvent<PoolOpened> e, IDocumentOperations ops)
+    {
+        var row = PoolRow.Of(e.Data, e.Version);
         ops.QueueSqlCommand($"insert into {T(PoolsTable)} (fund_id, pool_id, name, version, opened_at_ns) values (?, ?, ?, ?, ?) on conflict do nothing",
-            e.Data.FundId, e.Data.PoolId, e.Data.Name, e.Version, ReportTime.Ns(e.Data.OpenedAt));
+            row.FundId, row.PoolId, row.Name, row.Version, row.OpenedAtNs);
+    }
 
     public void Project(IEvent<PoolDeposited> e, IDocumentOperations ops) => Post(e, ops);
 
@@ -168,34 +260,31 @@ public sealed partial class FundReportProjection : EventProjection
     public void Project(IEvent<RoundReleased> e, IDocumentOperations ops)
     {
         Post(e, ops);
-        var payouts = e.Data.Payouts.Select(p => (Payout: p, Claims: Claims(PayoutLines.Of(p)))).ToArray();
-        if (payouts.Length == 0) return;
+        var payouts = PayoutRow.IssuedBy(e.Data);
+        if (payouts.Count == 0) return;
         ops.QueueSqlCommand(
             $"""
              insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns)
-             select p.payout_id, ?, p.reference, ?, nullif(p.claim_id, '00000000-0000-0000-0000-000000000000'::uuid), p.claim_reference, p.amount, p.currency, ?
-             from unnest(?, ?, ?, ?, ?, ?) as p(payout_id, reference, claim_id, claim_reference, amount, currency)
+             select p.payout_id, p.fund_id, p.reference, p.round_id, nullif(p.claim_id, {NullId}), p.claim_reference, p.amount, p.currency, p.issued_at_ns
+             from unnest(?, ?, ?, ?, ?, ?, ?, ?, ?) as p(payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns)
              on conflict do nothing
              """,
-            e.Data.FundId, e.Data.RoundId, ReportTime.Ns(e.Data.ReleasedAt),
-            payouts.Select(p => p.Payout.PayoutId).ToArray(), payouts.Select(p => p.Payout.Reference).ToArray(),
-            payouts.Select(p => p.Claims.ClaimId ?? Guid.Empty).ToArray(), payouts.Select(p => p.Claims.ClaimReferences).ToArray(),
-            payouts.Select(p => p.Payout.Amount.Amount).ToArray(), payouts.Select(p => p.Payout.Amount.Currency).ToArray());
-        PayoutClaims(ops, e.Data.FundId, payouts.Select(p => (p.Payout.PayoutId, PayoutLines.Of(p.Payout))));
+            payouts.Select(p => p.PayoutId).ToArray(), payouts.Select(p => p.FundId).ToArray(), payouts.Select(p => p.Reference).ToArray(),
+            payouts.Select(p => p.RoundId).ToArray(), payouts.Select(p => Param(p.ClaimId)).ToArray(), payouts.Select(p => p.ClaimReference).ToArray(),
+            payouts.Select(p => p.Amount).ToArray(), payouts.Select(p => p.Currency).ToArray(), payouts.Select(p => p.IssuedAtNs).ToArray());
+        PayoutClaims(ops, PayoutClaimRow.IssuedBy(e.Data));
     }
 
-    /// <summary>What each payout carries per claim (the sum of its lines for the claim), one statement for all of them.</summary>
-    private void PayoutClaims(IDocumentOperations ops, Guid fundId, IEnumerable<(Guid PayoutId, IReadOnlyList<PayoutLine> Lines)> payouts)
+    /// <summary>What payouts carry per claim, one statement for all of them.</summary>
+    private void PayoutClaims(IDocumentOperations ops, IReadOnlyList<PayoutClaimRow> rows)
     {
-        var perClaim = payouts
-            .SelectMany(p => p.Lines.GroupBy(l => l.ClaimId).Select(g => (ClaimId: g.Key, p.PayoutId, Amount: g.Sum(l => l.Amount.Amount))))
-            .ToArray();
-        if (perClaim.Length == 0) return;
+        if (rows.Count == 0) return;
         ops.QueueSqlCommand(
-            $"insert into {T(PayoutClaimsTable)} (claim_id, payout_id, fund_id, amount) select c.claim_id, c.payout_id, ?, c.amount from unnest(?, ?, ?) as c(claim_id, payout_id, amount) on conflict do nothing",
-            fundId, perClaim.Select(c => c.ClaimId).ToArray(), perClaim.Select(c => c.PayoutId).ToArray(), perClaim.Select(c => c.Amount).ToArray());
+            $"insert into {T(PayoutClaimsTable)} (claim_id, payout_id, fund_id, amount) select * from unnest(?, ?, ?, ?) on conflict do nothing",
+            rows.Select(c => c.ClaimId).ToArray(), rows.Select(c => c.PayoutId).ToArray(), rows.Select(c => c.FundId).ToArray(), rows.Select(c => c.Amount).ToArray());
     }
 
+    // Settled and returned as PayoutRow.Settled / Returned say, in SQL.
     public void Project(IEvent<PayoutSettled> e, IDocumentOperations ops)
     {
         Post(e, ops);
@@ -211,43 +300,41 @@ public sealed partial class FundReportProjection : EventProjection
             at, e.Data.Reason, at, e.Data.PayoutId);
     }
 
+    /// <summary>The new payout, in its original's round (read from the original's row: nothing is written for an unknown original).</summary>
     public void Project(IEvent<PayoutReissued> e, IDocumentOperations ops)
     {
         Post(e, ops);
-        var r = e.Data;
-        var (claimId, claimReferences) = Claims(PayoutLines.Of(r));
+        var row = PayoutRow.ReissuedBy(e.Data, Guid.Empty);
         ops.QueueSqlCommand(
             $"""
              insert into {T(PayoutsTable)} (payout_id, fund_id, reference, round_id, claim_id, claim_reference, amount, currency, issued_at_ns, reissue_of)
-             select ?, ?, ?, original.round_id, {NoClaim}, ?, ?, ?, ?, original.payout_id from {T(PayoutsTable)} original where original.payout_id = ?
+             select ?, ?, ?, original.round_id, nullif(?, {NullId}), ?, ?, ?, ?, original.payout_id from {T(PayoutsTable)} original where original.payout_id = ?
              on conflict do nothing
              """,
-            r.PayoutId, r.FundId, r.Reference, claimId ?? Guid.Empty, claimReferences, r.Amount.Amount, r.Amount.Currency, ReportTime.Ns(r.ReissuedAt), r.OriginalPayoutId);
-        PayoutClaims(ops, r.FundId, [(r.PayoutId, PayoutLines.Of(r))]);
+            row.PayoutId, row.FundId, row.Reference, Param(row.ClaimId), row.ClaimReference, row.Amount, row.Currency, row.IssuedAtNs, row.ReissueOf!.Value);
+        PayoutClaims(ops, PayoutClaimRow.ReissuedBy(e.Data));
     }
 
     /// <summary>Every line of the statement in one statement (one per line was thousands per imported statement).</summary>
     public void Project(IEvent<BankStatementImported> e, IDocumentOperations ops)
     {
-        var s = e.Data;
-        if (s.Lines.Count == 0) return;
+        var lines = StatementLineRow.Of(e.Data);
+        if (lines.Count == 0) return;
         ops.QueueSqlCommand(
             $"""
-             insert into {T(StatementLinesTable)} (fund_id, statement_id, line, imported_at_ns, date, reference, amount, currency, direction, match, detail, payout_id)
-             select ?, ?, l.line, ?, l.date, l.reference, l.amount, l.currency, l.direction, l.match, l.detail, nullif(l.payout_id, '00000000-0000-0000-0000-000000000000'::uuid)
-             from unnest(?, ?, ?, ?, ?, ?, ?, ?, ?) as l(line, date, reference, amount, currency, direction, match, detail, payout_id)
+             insert into {T(StatementLinesTable)} (fund_id, statement_id, line, imported_at_ns, date, reference, amount, currency, direction, match, payout_id, detail)
+             select l.fund_id, l.statement_id, l.line, l.imported_at_ns, l.date, l.reference, l.amount, l.currency, l.direction, l.match, nullif(l.payout_id, {NullId}), l.detail
+             from unnest(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) as l(fund_id, statement_id, line, imported_at_ns, date, reference, amount, currency, direction, match, payout_id, detail)
              on conflict do nothing
              """,
-            s.FundId, s.StatementId, ReportTime.Ns(s.ImportedAt),
-            s.Lines.Select(l => l.Line.Line).ToArray(), s.Lines.Select(l => l.Line.Date).ToArray(), s.Lines.Select(l => l.Line.Reference).ToArray(),
-            s.Lines.Select(l => l.Line.Amount.Amount).ToArray(), s.Lines.Select(l => l.Line.Amount.Currency).ToArray(),
-            s.Lines.Select(l => l.Line.Direction.ToString()).ToArray(), s.Lines.Select(l => l.Match.ToString()).ToArray(),
-            s.Lines.Select(l => l.Detail).ToArray(), s.Lines.Select(l => l.PayoutId ?? Guid.Empty).ToArray());
+            lines.Select(l => l.FundId).ToArray(), lines.Select(l => l.StatementId).ToArray(), lines.Select(l => l.Line).ToArray(), lines.Select(l => l.ImportedAtNs).ToArray(),
+            lines.Select(l => l.Date).ToArray(), lines.Select(l => l.Reference).ToArray(), lines.Select(l => l.Amount).ToArray(), lines.Select(l => l.Currency).ToArray(),
+            lines.Select(l => l.Direction).ToArray(), lines.Select(l => l.Match).ToArray(), lines.Select(l => Param(l.PayoutId)).ToArray(), lines.Select(l => l.Detail).ToArray());
     }
 
     /// <summary>
-    /// Writes what the event posts (<see cref="Books.PostingsFor"/>, the books' own function, so these rows never disagree
-    /// with the books), one row per pool and account, with the account's running totals in business-time order: the
+    /// Writes what the event posts (<see cref="Posted.By"/>: <see cref="Books.PostingsFor"/>, the books' own function, so these rows
+    /// never disagree with the books), one row per pool and account, with the account's running totals in business-time order: the
     /// totals of the row before it plus its own. Business time normally only grows along the stream, so the update
     /// finds no later rows; if an event ever carries an earlier time than events already posted (a clock set
     /// back), the rows after it in business time take its amounts too, and every as-of answer stays right.
@@ -260,11 +347,8 @@ public sealed partial class FundReportProjection : EventProjection
         var at = Fund.OccurredAt(e.Data);
         var ns = ReportTime.Ns(at);
         var fundId = e.StreamId;
-        foreach (var posting in Books.PostingsFor(e.Data).GroupBy(p => (p.PoolId, p.Account)))
+        foreach (var posted in Posted.By(e.Data))
         {
-            var debit = posting.Sum(p => p.Debit.Amount);
-            var credit = posting.Sum(p => p.Credit.Amount);
-            var currency = posting.First().Debit.Currency;
             ops.QueueSqlCommand(
                 $"""
                  with posted as (
@@ -279,9 +363,9 @@ public sealed partial class FundReportProjection : EventProjection
                  update {T(PostingsTable)} set debit_total = debit_total + ?, credit_total = credit_total + ?
                  where exists (select 1 from posted) and fund_id = ? and pool_id = ? and account = ? and (occurred_at_ns, version) > (?, ?)
                  """,
-                fundId, posting.Key.PoolId, posting.Key.Account, ns, e.Version, at, e.Id, e.EventTypeName, currency, debit, credit, debit, credit,
-                fundId, posting.Key.PoolId, posting.Key.Account, ns, e.Version,
-                debit, credit, fundId, posting.Key.PoolId, posting.Key.Account, ns, e.Version);
+                fundId, posted.PoolId, posted.Account, ns, e.Version, at, e.Id, e.EventTypeName, posted.Currency, posted.Debit, posted.Credit, posted.Debit, posted.Credit,
+                fundId, posted.PoolId, posted.Account, ns, e.Version,
+                posted.Debit, posted.Credit, fundId, posted.PoolId, posted.Account, ns, e.Version);
         }
     }
 }
