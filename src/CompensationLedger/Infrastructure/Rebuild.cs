@@ -30,6 +30,11 @@ public static class LedgerRebuild
             await ClaimTotalsRebuild.RunAsync(store, log, ct);
             return;
         }
+        if (name == FundReportProjection.ProjectionName)
+        {
+            await FundReportsRebuild.RunAsync(store, log, ct);
+            return;
+        }
         if (daemon is not null)
         {
             await daemon.RebuildProjectionAsync(name, timeout, ct);

@@ -19,7 +19,7 @@ namespace CompensationLedger.IntegrationTests.Reports;
 /// </summary>
 public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
 {
-    private static readonly Guid FundId = Guid.Parse("0195a2c0-2011-7000-8000-00000000fee1");
+    internal static readonly Guid FundId = Guid.Parse("0195a2c0-2011-7000-8000-00000000fee1");
     private static readonly Guid General = Guid.Parse("0195a2c0-2011-7000-8000-00000000fee2");
     private static readonly Guid Perpetrator = Guid.Parse("0195a2c0-2011-7000-8000-00000000fee3");
     private static readonly JsonSerializerOptions Json = Options();
@@ -27,7 +27,7 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
     [Fact]
     public async Task the_report_tables_answer_what_a_replay_of_the_events_answers_at_every_instant()
     {
-        var statementId = await Scenario();
+        var statementId = await Scenario(App);
         var ns = Duration.FromNanoseconds(1);
         await using var reader = App.Store.QuerySession();
         var events = (await reader.Events.FetchStreamAsync(FundId)).Select(e => e.Data).ToList();
@@ -75,7 +75,7 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
     [Fact]
     public async Task every_write_of_the_report_projection_is_idempotent_so_a_rebuild_racing_live_events_ends_with_the_same_tables()
     {
-        await Scenario();
+        await Scenario(App);
         var expected = await Tables();
 
         // A rebuild that started from empty tables and replays the stream in order, while the second half of the events
@@ -116,55 +116,55 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
     /// A fund whose events fall in the same second, millisecond and nanosecond, with a round cancelled, a payout settled,
     /// one returned and reissued, a bank statement, and a deposit recorded with a clock set back an hour. Returns the statement's id.
     /// </summary>
-    private async Task<string> Scenario()
+    internal static async Task<string> Scenario(LedgerApp app)
     {
-        await PutianDemo.SeedAsync(App.Store, App.Clock);
+        await PutianDemo.SeedAsync(app.Store, app.Clock);
         FraudCase fraudCase;
-        await using (var query = App.Store.QuerySession()) fraudCase = (await query.LoadAsync<FraudCase>(PutianDemo.CaseId))!;
+        await using (var query = app.Store.QuerySession()) fraudCase = (await query.LoadAsync<FraudCase>(PutianDemo.CaseId))!;
         var supplier = fraudCase.SupplierAccounts[0];
         var t0 = LedgerApp.Start;
         var ns = Duration.FromNanoseconds(1);
 
-        await using (var session = App.Store.LightweightSession())
+        await using (var session = app.Store.LightweightSession())
         {
             session.Events.StartStream<Fund>(FundId, EstablishFundEndpoint.Decide(FundId, new EstablishFund("Test Fund", "Sponsor", "USD", PutianDemo.Platforms,
                 new PolicyTerms(new LocalDate(2011, 2, 21), 0.70m, Money.Of(1_000m, "USD"), Money.Of(0m, "USD"), 90, 30, 60, GeneralPoolBacksPerpetratorPools: true)), "fiona", t0));
             await session.SaveChangesAsync();
         }
-        await Decide(t0, (f, now) => OpenPoolEndpoint.Decide(f, General, new OpenPool(PoolKind.General, "General pool"), null, "fiona", now));
-        await Decide(t0, (f, now) => DepositToPoolEndpoint.Decide(f, General, new DepositToPool(Money.Of(3_000m, "USD"), "SPONSOR-1", new LocalDate(2011, 4, 1)), "fiona", now));
-        await Decide(t0, (f, now) => OpenPoolEndpoint.Decide(f, Perpetrator, new OpenPool(PoolKind.Perpetrator, "Forfeited fees", fraudCase.Id, supplier.Platform, supplier.AccountId),
+        await Decide(app, t0, (f, now) => OpenPoolEndpoint.Decide(f, General, new OpenPool(PoolKind.General, "General pool"), null, "fiona", now));
+        await Decide(app, t0, (f, now) => DepositToPoolEndpoint.Decide(f, General, new DepositToPool(Money.Of(3_000m, "USD"), "SPONSOR-1", new LocalDate(2011, 4, 1)), "fiona", now));
+        await Decide(app, t0, (f, now) => OpenPoolEndpoint.Decide(f, Perpetrator, new OpenPool(PoolKind.Perpetrator, "Forfeited fees", fraudCase.Id, supplier.Platform, supplier.AccountId),
             fraudCase, "fiona", now));
-        await Decide(t0, (f, now) => DepositToPoolEndpoint.Decide(f, Perpetrator, new DepositToPool(Money.Of(500m, "USD"), "FORFEIT-1", new LocalDate(2011, 4, 1)), "fiona", now));
+        await Decide(app, t0, (f, now) => DepositToPoolEndpoint.Decide(f, Perpetrator, new DepositToPool(Money.Of(500m, "USD"), "FORFEIT-1", new LocalDate(2011, 4, 1)), "fiona", now));
         var claims = new (decimal Amount, bool AgainstPerpetrator)[] { (980m, true), (700m, true), (500.50m, false), (300m, false) };
         for (var i = 0; i < claims.Length; i++)
         {
             var (amount, against) = claims[i];
             var reference = $"CL-2011-{i + 1:D6}";
-            await Decide(t0, (f, now) => RecordEntitlementHandler.Decide(f, new RecordEntitlement(FundId, Guid.CreateVersion7(), reference, fraudCase.Id, supplier.Platform,
+            await Decide(app, t0, (f, now) => RecordEntitlementHandler.Decide(f, new RecordEntitlement(FundId, Guid.CreateVersion7(), reference, fraudCase.Id, supplier.Platform,
                 against ? supplier.AccountId : "someone-else", "GB", Money.Of(amount, "USD"), "claims.approver"), now));
         }
 
         // A round prepared and cancelled in the same nanosecond, another prepared a millisecond later and released a nanosecond after that.
-        await Decide(t0 + ns, (f, now) => PrepareRoundEndpoint.Decide(f, Guid.CreateVersion7(), "fiona", now));
-        await Decide(t0 + ns, (f, now) => CancelRoundEndpoint.Decide(f, f.Rounds.Values.Single().Id, new CancelRound("wrong pools"), "frank", now));
-        await Decide(t0 + Duration.FromMilliseconds(2), (f, now) => PrepareRoundEndpoint.Decide(f, Guid.CreateVersion7(), "fiona", now));
-        await Decide(t0 + Duration.FromMilliseconds(2) + ns, (f, now) =>
+        await Decide(app, t0 + ns, (f, now) => PrepareRoundEndpoint.Decide(f, Guid.CreateVersion7(), "fiona", now));
+        await Decide(app, t0 + ns, (f, now) => CancelRoundEndpoint.Decide(f, f.Rounds.Values.Single().Id, new CancelRound("wrong pools"), "frank", now));
+        await Decide(app, t0 + Duration.FromMilliseconds(2), (f, now) => PrepareRoundEndpoint.Decide(f, Guid.CreateVersion7(), "fiona", now));
+        await Decide(app, t0 + Duration.FromMilliseconds(2) + ns, (f, now) =>
             ReleaseRoundEndpoint.Decide(f, f.Rounds.Values.Single(r => r.Status == RoundStatus.Prepared).Id, Guid.CreateVersion7, "frank", now));
         Payout PayoutOf(Fund f, string claim) => f.Payouts.Values.Where(p => p.ClaimReferences.Contains(claim)).OrderBy(p => p.IssuedAt).Last();
 
         // Settled and returned in the same second, half a second apart; the returned one reissued the next day.
-        await Decide(t0 + Duration.FromSeconds(1), (f, now) => SettlePayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000001").Id, new RecordPayoutSettlement("BANK-1"), "frank", now));
-        await Decide(t0 + Duration.FromMilliseconds(1_500), (f, now) =>
+        await Decide(app, t0 + Duration.FromSeconds(1), (f, now) => SettlePayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000001").Id, new RecordPayoutSettlement("BANK-1"), "frank", now));
+        await Decide(app, t0 + Duration.FromMilliseconds(1_500), (f, now) =>
             ReturnPayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id, new RecordPayoutReturn("account closed"), "frank", now));
-        await Decide(t0 + Duration.FromDays(1), (f, now) => ReissuePayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id,
+        await Decide(app, t0 + Duration.FromDays(1), (f, now) => ReissuePayoutEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id,
             new ReissuePayout(new BankDetails("Buyer Two", "GB29NWBK60161331926819")), "fiona", now));
-        await Decide(t0 + Duration.FromDays(1) + Duration.FromMilliseconds(250), (f, now) =>
+        await Decide(app, t0 + Duration.FromDays(1) + Duration.FromMilliseconds(250), (f, now) =>
             ApproveReissueEndpoint.Decide(f, PayoutOf(f, "CL-2011-000002").Id, Guid.CreateVersion7(), "frank", now));
 
         // The bank statement settles the reissued payout, shows the third with another amount and a fee nobody booked.
         string statementId = "";
-        await Decide(t0 + Duration.FromDays(1) + Duration.FromMilliseconds(500), (f, now) =>
+        await Decide(app, t0 + Duration.FromDays(1) + Duration.FromMilliseconds(500), (f, now) =>
         {
             var lines = new List<StatementLine>
             {
@@ -177,16 +177,16 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
         });
 
         // A deposit recorded with a clock set an hour back (earlier than everything but the fund), then one two days on.
-        await Decide(t0 - Duration.FromHours(1), (f, now) => DepositToPoolEndpoint.Decide(f, General, new DepositToPool(Money.Of(100m, "USD"), "LATE-1", new LocalDate(2011, 4, 11)), "fiona", now));
-        await Decide(t0 + Duration.FromDays(2), (f, now) => DepositToPoolEndpoint.Decide(f, Perpetrator, new DepositToPool(Money.Of(200m, "USD"), "FORFEIT-2", new LocalDate(2011, 4, 13)), "fiona", now));
+        await Decide(app, t0 - Duration.FromHours(1), (f, now) => DepositToPoolEndpoint.Decide(f, General, new DepositToPool(Money.Of(100m, "USD"), "LATE-1", new LocalDate(2011, 4, 11)), "fiona", now));
+        await Decide(app, t0 + Duration.FromDays(2), (f, now) => DepositToPoolEndpoint.Decide(f, Perpetrator, new DepositToPool(Money.Of(200m, "USD"), "FORFEIT-2", new LocalDate(2011, 4, 13)), "fiona", now));
 
         return statementId;
     }
 
-    private async Task Decide(Instant at, Func<Fund, Instant, Decision> decide)
+    internal static async Task Decide(LedgerApp app, Instant at, Func<Fund, Instant, Decision> decide, Guid? fundId = null)
     {
-        await using var session = App.Store.LightweightSession();
-        var stream = await session.Events.FetchForWriting<Fund>(FundId);
+        await using var session = app.Store.LightweightSession();
+        var stream = await session.Events.FetchForWriting<Fund>(fundId ?? FundId);
         var decision = decide(stream.Aggregate!, at);
         if (decision.Refusal is { } refusal) throw new InvalidOperationException($"{refusal.Code}: {refusal.Detail}");
         stream.AppendMany(decision.Events);
