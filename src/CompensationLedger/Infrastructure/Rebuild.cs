@@ -6,7 +6,8 @@ namespace CompensationLedger.Infrastructure;
 /// <summary>
 /// Rebuilds read models from the events: <c>dotnet run --project src/CompensationLedger -- rebuild [NAME ...]</c> (every projection
 /// when no name is given; <c>projections list</c> shows the names). The paid-vs-lost tables (<see cref="ClaimTotalsProjection"/>)
-/// are built beside the live ones and swapped in (<see cref="ClaimTotalsRebuild"/>), safe while the service records decisions;
+/// and the fund report tables (<see cref="FundReportProjection"/>) are folded in memory, built beside the live ones and swapped in
+/// (<see cref="ClaimTotalsRebuild"/>, <see cref="FundReportsRebuild"/>), safe while the service records decisions and money;
 /// every other projection goes through Marten's projection daemon, with the settings of <see cref="ProjectionRebuilds"/>.
 /// The tests and the benchmark rebuild through here too, so what they measure is what operators run.
 /// </summary>
@@ -19,8 +20,8 @@ public static class LedgerRebuild
         [.. ((StoreOptions)store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\''))];
 
     /// <summary>
-    /// Rebuilds one projection; <paramref name="timeout"/> bounds a daemon rebuild (the paid-vs-lost rebuild stops with
-    /// <paramref name="ct"/>). Rebuilds run side by side share one <paramref name="daemon"/> (one per database is Marten's rule).
+    /// Rebuilds one projection; <paramref name="timeout"/> bounds a daemon rebuild (the paid-vs-lost and fund report rebuilds stop
+    /// with <paramref name="ct"/>). Rebuilds run side by side share one <paramref name="daemon"/> (one per database is Marten's rule).
     /// </summary>
     public static async Task RebuildAsync(IDocumentStore store, string name, TimeSpan timeout, Action<string>? log, CancellationToken ct,
         JasperFx.Events.Daemon.IProjectionDaemon? daemon = null)
@@ -46,7 +47,7 @@ public static class LedgerRebuild
 
     /// <summary>
     /// The command: <paramref name="names"/> are projection names (none: all). Marten's <c>projections rebuild</c> with only
-    /// <c>-p NAME</c> options comes here too, so that the paid-vs-lost tables are never rebuilt in place under a running service.
+    /// <c>-p NAME</c> options comes here too, so that the paid-vs-lost and fund report tables are never rebuilt in place under a running service.
     /// </summary>
     public static async Task<int> RunAsync(IServiceProvider services, IReadOnlyList<string> names, CancellationToken ct)
     {
