@@ -30,6 +30,11 @@ public static class LedgerRebuild
             await ClaimTotalsRebuild.RunAsync(store, log, ct);
             return;
         }
+        if (name == Claims.ClaimSnapshotRebuild.ProjectionName)
+        {
+            await Claims.ClaimSnapshotRebuild.RunAsync(store, log, ct);
+            return;
+        }
         if (daemon is not null)
         {
             await daemon.RebuildProjectionAsync(name, timeout, ct);
