@@ -6,8 +6,9 @@ namespace CompensationLedger.Infrastructure;
 /// <summary>
 /// Rebuilds read models from the events: <c>dotnet run --project src/CompensationLedger -- rebuild [NAME ...]</c> (every projection
 /// when no name is given; <c>projections list</c> shows the names). The paid-vs-lost tables (<see cref="ClaimTotalsProjection"/>)
-/// are built beside the live ones and swapped in (<see cref="ClaimTotalsRebuild"/>), safe while the service records decisions;
-/// every other projection goes through Marten's projection daemon, with the settings of <see cref="ProjectionRebuilds"/>.
+/// are built beside the live ones and swapped in (<see cref="ClaimTotalsRebuild"/>), and so are the claim snapshots
+/// (<see cref="Claims.ClaimSnapshotRebuild"/>), safe while the service records decisions; every other projection goes through
+/// Marten's projection daemon, with the settings of <see cref="ProjectionRebuilds"/>.
 /// The tests and the benchmark rebuild through here too, so what they measure is what operators run.
 /// </summary>
 public static class LedgerRebuild
@@ -19,7 +20,7 @@ public static class LedgerRebuild
         [.. ((StoreOptions)store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\''))];
 
     /// <summary>
-    /// Rebuilds one projection; <paramref name="timeout"/> bounds a daemon rebuild (the paid-vs-lost rebuild stops with
+    /// Rebuilds one projection; <paramref name="timeout"/> bounds a daemon rebuild (the swap-in rebuilds stop with
     /// <paramref name="ct"/>). Rebuilds run side by side share one <paramref name="daemon"/> (one per database is Marten's rule).
     /// </summary>
     public static async Task RebuildAsync(IDocumentStore store, string name, TimeSpan timeout, Action<string>? log, CancellationToken ct,
