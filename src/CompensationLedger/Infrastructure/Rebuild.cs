@@ -7,8 +7,9 @@ namespace CompensationLedger.Infrastructure;
 /// Rebuilds read models from the events: <c>dotnet run --project src/CompensationLedger -- rebuild [NAME ...]</c> (every projection
 /// when no name is given; <c>projections list</c> shows the names). The paid-vs-lost tables (<see cref="ClaimTotalsProjection"/>)
 /// and the fund report tables (<see cref="FundReportProjection"/>) are folded in memory, built beside the live ones and swapped in
-/// (<see cref="ClaimTotalsRebuild"/>, <see cref="FundReportsRebuild"/>), safe while the service records decisions and money;
-/// every other projection goes through Marten's projection daemon, with the settings of <see cref="ProjectionRebuilds"/>.
+/// (<see cref="ClaimTotalsRebuild"/>, <see cref="FundReportsRebuild"/>), and so are the claim snapshots
+/// (<see cref="Claims.ClaimSnapshotRebuild"/>), safe while the service records decisions and money; every other projection goes
+/// through Marten's projection daemon, with the settings of <see cref="ProjectionRebuilds"/>.
 /// The tests and the benchmark rebuild through here too, so what they measure is what operators run.
 /// </summary>
 public static class LedgerRebuild
@@ -20,8 +21,8 @@ public static class LedgerRebuild
         [.. ((StoreOptions)store.Options).Projections.AllProjectionNames().Select(n => n.Trim('\''))];
 
     /// <summary>
-    /// Rebuilds one projection; <paramref name="timeout"/> bounds a daemon rebuild (the paid-vs-lost and fund report rebuilds stop
-    /// with <paramref name="ct"/>). Rebuilds run side by side share one <paramref name="daemon"/> (one per database is Marten's rule).
+    /// Rebuilds one projection; <paramref name="timeout"/> bounds a daemon rebuild (the swap-in rebuilds stop with
+    /// <paramref name="ct"/>). Rebuilds run side by side share one <paramref name="daemon"/> (one per database is Marten's rule).
     /// </summary>
     public static async Task RebuildAsync(IDocumentStore store, string name, TimeSpan timeout, Action<string>? log, CancellationToken ct,
         JasperFx.Events.Daemon.IProjectionDaemon? daemon = null)
@@ -34,6 +35,11 @@ public static class LedgerRebuild
         if (name == FundReportProjection.ProjectionName)
         {
             await FundReportsRebuild.RunAsync(store, log, ct);
+            return;
+        }
+        if (name == Claims.ClaimSnapshotRebuild.ProjectionName)
+        {
+            await Claims.ClaimSnapshotRebuild.RunAsync(store, log, ct);
             return;
         }
         if (daemon is not null)

@@ -1,0 +1,379 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using JasperFx.Events;
+using JasperFx.Events.Aggregation;
+using JasperFx.Events.Projections;
+using Marten;
+using Npgsql;
+using NpgsqlTypes;
+using Weasel.Postgresql.Tables;
+
+namespace CompensationLedger.Claims;
+
+/// <summary>
+/// Rebuilds the <see cref="Claim"/> snapshots (Marten's inline <c>Snapshot&lt;Claim&gt;</c>, table <c>mt_doc_claim</c>) from the events
+/// <b>while the service runs</b> (issue #5), and fast (issue #7), the way <see cref="Reports.ClaimTotalsRebuild"/> rebuilds the
+/// paid-vs-lost tables: a new table is filled beside the live one and swapped in. Marten's daemon instead deletes the documents and
+/// replays the events into the live table, so a decision on a claim not yet replayed could be refused, or overwritten by an older fold.
+/// <list type="number">
+/// <item>An empty copy of Marten's own table for <see cref="Claim"/> (its Weasel definition, the DDL Marten runs) is created in a schema
+/// of its own (<c>{schema}_claim_rebuild</c>); its secondary and unique indexes are built once it is filled.</item>
+/// <item>The claim events are read once in one snapshot, stream by stream (<c>order by stream_id, version</c>, Marten's unique index),
+/// each stream folded by Marten's own aggregator for <see cref="Claim"/> and its document written with binary COPY as the stream ends,
+/// with the columns Marten writes (the store serializer's JSON, the stream version as <c>mt_version</c>, the .NET type). Memory holds
+/// one stream at a time.</item>
+/// <item>Events committed meanwhile: each catch-up pass reads, in one snapshot, the streams with events after the last sequence number
+/// seen or among the numbers not seen below it (a transaction that took them earlier and had not committed), and folds each of those
+/// streams again, whole, from the log.</item>
+/// <item>The swap, in one transaction: the live table is locked against writes (<c>EXCLUSIVE</c>: reads go on), the streams changed since
+/// the last pass are folded again, the live table is dropped and the new one moved into its place. A transaction about to write a claim
+/// waits for the lock, then writes to the new table (PostgreSQL resolves the name again).</item>
+/// </list>
+/// A failure or cancel before the swap drops the new table and leaves the live one as it was; one rebuild runs at a time.
+/// </summary>
+public sealed class ClaimSnapshotRebuild
+{
+    /// <summary>The projection's name, as <c>rebuild</c> and <c>projections list</c> show it (Marten names a snapshot after its type).</summary>
+    public const string ProjectionName = nameof(Claim);
+
+    /// <summary>Points a test can act at (append events, hold a transaction open) to race the rebuild deterministically.</summary>
+    public enum Phase { TableCreated, FirstPassDone, DocumentsWritten, LiveTableLocked }
+
+    public sealed record Result(long Events, int Claims, int CatchUpPasses, int ClaimsFoldedAgain, TimeSpan Elapsed, TimeSpan Locked);
+
+    private const int CatchUpUntilFewerThan = 1_000;
+    private const int MaxCatchUpPasses = 10;
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly IDocumentStore store;
+    private readonly Func<Phase, Task>? atPhase;
+    private readonly Action<string> log;
+    private readonly Marten.ISerializer serializer;
+    private readonly Marten.Events.EventGraph graph;
+    private readonly IAggregator<Claim, IQuerySession> aggregator;
+    private readonly string schema, shadow, events, tableName, dotNetType;
+    private readonly string createTable;
+    private readonly List<string> createIndexes;
+    private readonly Dictionary<string, Type> eventTypes;
+    private long seenUpTo; // every event at or below it was read, except the sequence numbers in `unseen`
+    private long[] unseen = [];
+    private long eventCount;
+    private int claimCount, foldedAgain;
+
+    private ClaimSnapshotRebuild(IDocumentStore store, Action<string>? log, Func<Phase, Task>? atPhase)
+    {
+        this.store = store;
+        this.atPhase = atPhase;
+        this.log = log ?? (_ => { });
+        var options = (StoreOptions)store.Options;
+        serializer = options.Serializer();
+        graph = (Marten.Events.EventGraph)options.Events;
+        aggregator = options.Projections.AggregatorFor<Claim>();
+        events = $"{graph.DatabaseSchemaName}.mt_events";
+        dotNetType = typeof(Claim).FullName!;
+
+        // The events the snapshot applies, as Marten's projection declares them.
+        var projection = options.Projections.All.OfType<EventFilterable>()
+            .SingleOrDefault(p => p is IPublishesTypes published && published.PublishedTypes().Contains(typeof(Claim)))
+            ?? throw new InvalidOperationException($"No projection publishes {nameof(Claim)} documents: nothing to rebuild.");
+        if (projection.IncludedEventTypes.Count == 0) throw new InvalidOperationException($"The {nameof(Claim)} projection declares no event types.");
+        eventTypes = projection.IncludedEventTypes.ToDictionary(t => graph.EventMappingFor(t).EventTypeName, t => t);
+
+        // Marten's own table for the document (the schema objects its schema check compares), its DDL pointed at the shadow schema.
+        var table = options.Storage.FindFeature(typeof(Claim)).Objects.OfType<Table>().Single();
+        schema = table.Identifier.Schema;
+        tableName = table.Identifier.Name;
+        shadow = schema + "_claim_rebuild";
+        var indexes = table.Indexes.Select(i => i.ToDDL(table)).ToList();
+        var create = indexes.Aggregate(table.ToBasicCreateTableSql(), (sql, index) => sql.Replace(index, "", StringComparison.Ordinal));
+        createTable = InShadow(create, table.Identifier.QualifiedName);
+        createIndexes = [.. indexes.Select(i => InShadow(i, table.Identifier.QualifiedName))];
+    }
+
+    /// <summary>Marten's DDL for the live table, naming the table in the shadow schema instead (the functions it calls stay where they are).</summary>
+    private string InShadow(string ddl, string qualifiedName)
+    {
+        var retargeted = Regex.Replace(ddl, $@"(?<![\w.""]){Regex.Escape(qualifiedName)}(?![\w])", $"{shadow}.{tableName}");
+        if (retargeted == ddl) throw new InvalidOperationException($"Marten's DDL does not name {qualifiedName} as expected: {ddl}");
+        return retargeted;
+    }
+
+    /// <summary>Rebuilds the claim documents of the store's schema; <paramref name="log"/> gets a line per stage.</summary>
+    public static Task<Result> RunAsync(IDocumentStore store, Action<string>? log, CancellationToken ct) =>
+        new ClaimSnapshotRebuild(store, log, null).RunAsync(ct);
+
+    /// <summary>As <see cref="RunAsync(IDocumentStore, Action{string}?, CancellationToken)"/>, calling <paramref name="atPhase"/> at each <see cref="Phase"/> (tests).</summary>
+    internal static Task<Result> RunWithPhasesAsync(IDocumentStore store, Func<Phase, Task> atPhase, CancellationToken ct) =>
+        new ClaimSnapshotRebuild(store, null, atPhase).RunAsync(ct);
+
+    private async Task<Result> RunAsync(CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        await using var writer = await Open(ct);
+        await using var reader = await Open(ct);
+        await using var session = store.QuerySession(); // the aggregator's signature wants one; Claim's Apply methods read nothing
+        // One rebuild at a time: a second would drop the first one's table under it. A session lock, released below (a pooled
+        // connection's session outlives its closing), or by PostgreSQL if this process dies.
+        var lockName = $"{schema}.{ProjectionName} rebuild";
+        await using (var guard = new NpgsqlCommand("select pg_try_advisory_lock(hashtext(@name))", writer))
+        {
+            guard.Parameters.AddWithValue("name", lockName);
+            if (!(bool)(await guard.ExecuteScalarAsync(ct))!)
+                throw new InvalidOperationException($"Another rebuild of {ProjectionName} is running on this database; wait for it to finish.");
+        }
+
+        try
+        {
+            await Execute(writer, $"drop schema if exists {shadow} cascade; create schema {shadow}; {createTable}", ct);
+            await At(Phase.TableCreated);
+
+            await FirstPassAsync(reader, writer, session, ct);
+            log($"{ProjectionName}: {eventCount:N0} events folded into {claimCount:N0} claims in {clock.Elapsed.TotalSeconds:0.0} s");
+            await At(Phase.FirstPassDone);
+
+            foreach (var index in createIndexes) await Execute(writer, index, ct);
+            await Execute(writer, $"analyze {shadow}.{tableName}", ct);
+            // At least one pass after the indexes (what committed while they were built), more while many streams still change.
+            var passes = 0;
+            int changed;
+            do
+            {
+                changed = await CatchUpAsync(reader, writer, session, ct);
+                passes++;
+            }
+            while (changed >= CatchUpUntilFewerThan && passes < MaxCatchUpPasses);
+            await At(Phase.DocumentsWritten);
+
+            var locked = await SwapAsync(writer, session, ct);
+            var result = new Result(eventCount, claimCount, passes, foldedAgain, clock.Elapsed, locked);
+            log($"{ProjectionName}: rebuilt from {result.Events:N0} events ({result.Claims:N0} claims) in {result.Elapsed.TotalSeconds:0.0} s; "
+                + $"{result.CatchUpPasses} catch-up passes folded {result.ClaimsFoldedAgain} claims again; writes waited {result.Locked.TotalMilliseconds:0} ms for the swap");
+            return result;
+        }
+        finally
+        {
+            // Gone after a swap (moved), or dropped with whatever a failure left: the live table is untouched until the swap commits.
+            await using var cleanup = await Open(CancellationToken.None);
+            await Execute(cleanup, $"drop schema if exists {shadow} cascade", CancellationToken.None);
+            if (writer.State == System.Data.ConnectionState.Open)
+            {
+                await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(hashtext(@name))", writer);
+                unlock.Parameters.AddWithValue("name", lockName);
+                await unlock.ExecuteScalarAsync(CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task<NpgsqlConnection> Open(CancellationToken ct)
+    {
+        var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+        await connection.OpenAsync(ct);
+        return connection;
+    }
+
+    private async Task At(Phase phase)
+    {
+        if (atPhase is not null) await atPhase(phase);
+    }
+
+    private static async Task Execute(NpgsqlConnection connection, string sql, CancellationToken ct, NpgsqlTransaction? tx = null)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, tx);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Where this snapshot stands (<c>REPEATABLE READ</c>): its highest sequence number after <see cref="seenUpTo"/>, and the numbers
+    /// below it that it does not hold (not committed yet, or rolled back), among them those of <see cref="unseen"/> still missing.
+    /// </summary>
+    private async Task<(long Highest, long[] Missing)> SnapshotBounds(NpgsqlConnection reader, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        var missing = new List<long>();
+        await using var gaps = new NpgsqlCommand(
+            $"""
+             select coalesce(max(seq_id), @after) from {events} where seq_id > @after;
+             select n from unnest(@unseen) n where not exists (select 1 from {events} e where e.seq_id = n);
+             select g.prev + 1, g.seq_id - 1 from (
+                 select seq_id, lag(seq_id, 1, @after) over (order by seq_id) as prev from {events} where seq_id > @after) g
+             where g.seq_id > g.prev + 1
+             """, reader, tx);
+        gaps.Parameters.AddWithValue("after", seenUpTo);
+        gaps.Parameters.AddWithValue("unseen", unseen);
+        await using var r = await gaps.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        var highest = r.GetInt64(0);
+        await r.NextResultAsync(ct);
+        while (await r.ReadAsync(ct)) missing.Add(r.GetInt64(0));
+        await r.NextResultAsync(ct);
+        while (await r.ReadAsync(ct))
+            for (var n = r.GetInt64(0); n <= r.GetInt64(1); n++) missing.Add(n);
+        return (highest, [.. missing]);
+    }
+
+    /// <summary>Every claim stream in one snapshot, stream by stream, each document copied as its stream ends.</summary>
+    private async Task FirstPassAsync(NpgsqlConnection reader, NpgsqlConnection writer, IQuerySession session, CancellationToken ct)
+    {
+        await using var tx = await reader.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        var (highest, missing) = await SnapshotBounds(reader, tx, ct);
+        await using (var copy = await writer.BeginBinaryImportAsync(CopyDocuments(), ct))
+        {
+            await using var command = StreamEvents(reader, tx, "true");
+            await foreach (var (claim, version) in Fold(command, session, ct))
+            {
+                await WriteDocument(copy, claim, version, ct);
+                claimCount++;
+            }
+            await copy.CompleteAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+        seenUpTo = highest;
+        unseen = missing;
+    }
+
+    /// <summary>
+    /// One catch-up pass in one snapshot: the streams with events this rebuild has not read yet are folded again, whole, and their
+    /// documents replaced. Returns how many.
+    /// </summary>
+    private async Task<int> CatchUpAsync(NpgsqlConnection reader, NpgsqlConnection writer, IQuerySession session, CancellationToken ct)
+    {
+        await using var tx = await reader.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        var (highest, missing) = await SnapshotBounds(reader, tx, ct);
+        var folded = await RefoldChanged(reader, tx, writer, null, session, ct);
+        await tx.CommitAsync(ct);
+        seenUpTo = highest;
+        unseen = missing;
+        return folded;
+    }
+
+    /// <summary>The streams with events after <see cref="seenUpTo"/> or among <see cref="unseen"/>, folded again as <paramref name="reader"/> sees them now.</summary>
+    private async Task<int> RefoldChanged(NpgsqlConnection reader, NpgsqlTransaction? readTx, NpgsqlConnection writer, NpgsqlTransaction? writeTx,
+        IQuerySession session, CancellationToken ct)
+    {
+        var changed = new List<Guid>();
+        await using (var streams = new NpgsqlCommand(
+            $"select distinct stream_id from {events} where (seq_id > @after or seq_id = any(@late)) and type = any(@types) and not is_archived", reader, readTx))
+        {
+            streams.Parameters.AddWithValue("after", seenUpTo);
+            streams.Parameters.AddWithValue("late", unseen);
+            streams.Parameters.AddWithValue("types", eventTypes.Keys.ToArray());
+            await using var r = await streams.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct)) changed.Add(r.GetGuid(0));
+        }
+        if (changed.Count == 0) return 0;
+
+        // Few streams (what committed during the last pass): folded into memory first, as the reader and writer may be one connection.
+        var documents = new List<(Claim Claim, long Version)>();
+        await using (var command = StreamEvents(reader, readTx, "stream_id = any(@ids)"))
+        {
+            command.Parameters.AddWithValue("ids", changed.ToArray());
+            await foreach (var document in Fold(command, session, ct)) documents.Add(document);
+        }
+        await using (var delete = new NpgsqlCommand($"delete from {shadow}.{tableName} where id = any(@ids)", writer, writeTx))
+        {
+            delete.Parameters.AddWithValue("ids", changed.ToArray());
+            claimCount -= await delete.ExecuteNonQueryAsync(ct);
+        }
+        await using (var copy = await writer.BeginBinaryImportAsync(CopyDocuments(), ct))
+        {
+            foreach (var (claim, version) in documents) await WriteDocument(copy, claim, version, ct);
+            await copy.CompleteAsync(ct);
+        }
+        claimCount += documents.Count;
+        foldedAgain += changed.Count;
+        return changed.Count;
+    }
+
+    private NpgsqlCommand StreamEvents(NpgsqlConnection connection, NpgsqlTransaction? tx, string where)
+    {
+        // Stream by stream, in version order: Marten's unique index on (stream_id, version) gives this order without a sort.
+        var command = new NpgsqlCommand(
+            $"select stream_id, version, seq_id, id, type, data, timestamp from {events} where {where} and type = any(@types) and not is_archived order by stream_id, version",
+            connection, tx);
+        command.Parameters.AddWithValue("types", eventTypes.Keys.ToArray());
+        return command;
+    }
+
+    /// <summary>The events of <paramref name="command"/> (ordered by stream and version), one folded document per stream, with its stream version.</summary>
+    private async IAsyncEnumerable<(Claim Claim, long Version)> Fold(NpgsqlCommand command, IQuerySession session,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var r = await command.ExecuteReaderAsync(ct);
+        var stream = new List<IEvent>();
+        var streamId = Guid.Empty;
+        while (await r.ReadAsync(ct))
+        {
+            var id = r.GetGuid(0);
+            if (id != streamId && stream.Count > 0)
+            {
+                if (await FoldStream(stream, session, ct) is { } done) yield return done;
+                stream.Clear();
+            }
+            streamId = id;
+            var e = graph.BuildEvent(serializer.FromJson(eventTypes[r.GetString(4)], r, 5));
+            e.StreamId = id;
+            e.Version = r.GetInt64(1);
+            e.Sequence = r.GetInt64(2);
+            e.Id = r.GetGuid(3);
+            e.Timestamp = r.GetFieldValue<DateTimeOffset>(6);
+            stream.Add(e);
+            eventCount++;
+        }
+        if (stream.Count > 0 && await FoldStream(stream, session, ct) is { } last) yield return last;
+    }
+
+    private async Task<(Claim, long)?> FoldStream(List<IEvent> stream, IQuerySession session, CancellationToken ct)
+    {
+        var claim = await aggregator.BuildAsync(stream, session, null, ct);
+        return claim is null ? null : (claim, stream[^1].Version);
+    }
+
+    private string CopyDocuments() => $"copy {shadow}.{tableName} (id, data, mt_dotnet_type, mt_version) from stdin (format binary)";
+
+    /// <summary>A document as Marten writes a snapshot: the serializer's JSON, the .NET type, the stream version as its revision; <c>mt_last_modified</c> is the column's default.</summary>
+    private async Task WriteDocument(NpgsqlBinaryImporter copy, Claim claim, long version, CancellationToken ct)
+    {
+        await copy.StartRowAsync(ct);
+        await copy.WriteAsync(claim.Id, NpgsqlDbType.Uuid, ct);
+        // Version is the stream version (Marten's aggregator sets it), as the service's writes (FetchForWriting) and Marten's daemon have it.
+        await copy.WriteAsync(serializer.ToJson(claim), NpgsqlDbType.Jsonb, ct);
+        await copy.WriteAsync(dotNetType, NpgsqlDbType.Varchar, ct);
+        await copy.WriteAsync(version, NpgsqlDbType.Bigint, ct);
+    }
+
+    /// <summary>
+    /// Locks the live table against writes, folds again the streams changed since the last pass, and puts the new table in its place, in
+    /// one transaction. Returns how long writers were held.
+    /// </summary>
+    private async Task<TimeSpan> SwapAsync(NpgsqlConnection connection, IQuerySession session, CancellationToken ct)
+    {
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        await Execute(connection, $"set local lock_timeout = '{(int)LockTimeout.TotalMilliseconds}ms'", ct, tx);
+        var live = $"{schema}.{tableName}";
+        bool exists;
+        await using (var check = new NpgsqlCommand("select to_regclass(@t) is not null", connection, tx))
+        {
+            check.Parameters.AddWithValue("t", live);
+            exists = (bool)(await check.ExecuteScalarAsync(ct))!;
+        }
+        var held = Stopwatch.StartNew();
+        try
+        {
+            // Waits for the transactions writing claims to commit (their events are then visible below) and holds new ones until the swap
+            // commits; reads go on from the old table until the drop.
+            if (exists) await Execute(connection, $"lock table {live} in exclusive mode", ct, tx);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
+        {
+            throw new InvalidOperationException(
+                $"The live {ProjectionName} table stayed locked by other transactions for {LockTimeout.TotalSeconds:0} s, so the rebuilt table was not swapped in; nothing changed. Run the rebuild again.", e);
+        }
+        held.Restart();
+        await At(Phase.LiveTableLocked);
+
+        // Read committed: after the lock, every transaction that wrote a claim has committed, and its events are read here.
+        await RefoldChanged(connection, tx, connection, tx, session, ct);
+        await Execute(connection, $"drop table if exists {live}; alter table {shadow}.{tableName} set schema {schema}", ct, tx);
+        await tx.CommitAsync(ct);
+        return held.Elapsed;
+    }
+}
