@@ -3,7 +3,8 @@
 -- Applied by the 'migrate' command in one transaction, together with its journal row.
 --
 -- Paid-vs-lost's rollup (Reports/ClaimTotalsRollup.cs): change rows get the id of the transaction that wrote them (xid), and the
--- figures summed per group live in report_claim_totals_rollup, up to the horizon in report_claim_totals_checkpoint.
+-- figures summed per group live in report_claim_totals_rollup (and per group and month of business time in
+-- report_claim_totals_rollup_monthly, for as-of reports), up to the horizon in report_claim_totals_checkpoint.
 -- Existing databases: the volatile default rewrites report_claim_totals_changes (an ACCESS EXCLUSIVE lock for the rewrite, seconds
 -- at a million rows: writers of the totals wait) and gives every existing change row this migration's transaction id. The checkpoint
 -- starts with no row (horizon 0) and the rollup empty, so until the first advance (the service's ClaimTotalsRollupWriter, 2 s after
@@ -54,6 +55,35 @@ CREATE TABLE IF NOT EXISTS ledger.report_claim_totals_rollup (
     n_lapsed                       bigint     NOT NULL,
     n_withdrawn                    bigint     NOT NULL,
 CONSTRAINT pkey_report_claim_totals_rollup PRIMARY KEY (grouping, case_id, key, fund_currency, paid_currency)
+);
+CREATE TABLE IF NOT EXISTS ledger.report_claim_totals_rollup_monthly (
+    grouping                       varchar    NOT NULL,
+    case_id                        uuid       NOT NULL,
+    key                            varchar    NOT NULL,
+    fund_currency                  varchar    NOT NULL,
+    paid_currency                  varchar    NOT NULL,
+    month_ns                       bigint     NOT NULL,
+    claims                         bigint     NOT NULL,
+    claimed                        decimal    NOT NULL,
+    verified                       decimal    NOT NULL,
+    unconverted_claims             bigint     NOT NULL,
+    unconverted                    decimal    NOT NULL,
+    verified_unconverted_claims    bigint     NOT NULL,
+    verified_unconverted           decimal    NOT NULL,
+    entitled                       decimal    NOT NULL,
+    paid                           decimal    NOT NULL,
+    returned                       decimal    NOT NULL,
+    n_filed                        bigint     NOT NULL,
+    n_verified_eligible            bigint     NOT NULL,
+    n_verified_ineligible          bigint     NOT NULL,
+    n_needs_review                 bigint     NOT NULL,
+    n_awaiting_information         bigint     NOT NULL,
+    n_approved                     bigint     NOT NULL,
+    n_rejected                     bigint     NOT NULL,
+    n_under_appeal                 bigint     NOT NULL,
+    n_lapsed                       bigint     NOT NULL,
+    n_withdrawn                    bigint     NOT NULL,
+CONSTRAINT pkey_report_claim_totals_rollup_monthly PRIMARY KEY (grouping, case_id, key, fund_currency, paid_currency, month_ns)
 );
 CREATE TABLE IF NOT EXISTS ledger.report_claim_totals_checkpoint (
     id         integer    NOT NULL,

@@ -46,9 +46,10 @@ public sealed partial class ClaimTotalsProjection : EventProjection
     public const string ChangesTable = "report_claim_totals_changes";
     public const string RollupTable = ClaimTotalsRollup.RollupTable;
     public const string CheckpointTable = ClaimTotalsRollup.CheckpointTable;
+    public const string MonthlyTable = ClaimTotalsRollup.MonthlyTable;
 
     /// <summary>Every table of the totals, the rollup's last: what a rebuild swaps and a test empties.</summary>
-    public static readonly IReadOnlyList<string> Tables = [ClaimsTable, ChangesTable, RollupTable, CheckpointTable];
+    public static readonly IReadOnlyList<string> Tables = [ClaimsTable, ChangesTable, RollupTable, MonthlyTable, CheckpointTable];
 
     /// <summary>The summed figures of one claim, as SQL over its row (alias <c>{0}</c>): what "now" sums and what a change row moves.</summary>
     public static readonly IReadOnlyList<(string Column, string Expression, bool IsCount)> Figures = BuildFigures();

@@ -36,6 +36,7 @@ public static class ClaimTotalsRollup
 {
     public const string RollupTable = "report_claim_totals_rollup";
     public const string CheckpointTable = "report_claim_totals_checkpoint";
+    public const string MonthlyTable = "report_claim_totals_rollup_monthly";
     public const string XidColumn = "xid";
 
     /// <summary>The groupings the rollup keeps, with the key as SQL over a change row (alias <c>r</c>): the keys <see cref="PaidVsLost.KeyOf"/> gives.</summary>
@@ -71,11 +72,37 @@ public static class ClaimTotalsRollup
             if (isCount) rollup.AddColumn<long>(column).NotNull();
             else rollup.AddColumn<decimal>(column).NotNull();
 
+        // The same sums split by the UTC month of the change rows' business time (month_ns: its first nanosecond), for as-of reports:
+        // the months before t's from here, t's own month from the change rows.
+        var monthly = New(MonthlyTable);
+        monthly.PrimaryKeyName = $"pkey_{MonthlyTable}";
+        foreach (var column in new[] { "grouping", "case_id", "key", "fund_currency", "paid_currency" })
+            if (column == "case_id") monthly.AddColumn<Guid>(column).AsPrimaryKey();
+            else monthly.AddColumn<string>(column).AsPrimaryKey();
+        monthly.AddColumn<long>("month_ns").AsPrimaryKey();
+        foreach (var (column, _, isCount) in ClaimTotalsProjection.Figures)
+            if (isCount) monthly.AddColumn<long>(column).NotNull();
+            else monthly.AddColumn<decimal>(column).NotNull();
+
         // One row (id 1), written by the first advance: no row means horizon 0 (nothing absorbed, the rollup empty).
         var checkpoint = New(CheckpointTable);
         checkpoint.AddColumn<int>("id").AsPrimaryKey();
         checkpoint.AddColumn("horizon", "xid8").NotNull();
-        return [rollup, checkpoint];
+        return [rollup, monthly, checkpoint];
+    }
+
+    /// <summary>
+    /// The first nanosecond of the UTC month of a change row's business time (<c>r.at_ns</c>), exactly: whole seconds first (a month
+    /// starts on one), then PostgreSQL's calendar; clamped as <see cref="MonthStart"/> is.
+    /// </summary>
+    public const string MonthOfRow =
+        "greatest(extract(epoch from date_trunc('month', to_timestamp(floor(r.at_ns / 1000000000.0)::double precision) at time zone 'UTC')) * 1000000000, -9223372036854775807)::bigint";
+
+    /// <summary>The first nanosecond of the UTC month of <paramref name="ns"/>, as <see cref="MonthOfRow"/> computes it in SQL.</summary>
+    public static long MonthStart(long ns)
+    {
+        var date = ReportTime.FromNs(ns).InUtc().Date;
+        return ReportTime.Ns(new NodaTime.LocalDate(date.Year, date.Month, 1).AtStartOfDayInZone(NodaTime.DateTimeZone.Utc).ToInstant());
     }
 
     /// <summary>The horizon in SQL: the change rows at or above it are the tail.</summary>
@@ -128,11 +155,19 @@ public static class ClaimTotalsRollup
              group by 1, 2, 3, 4, 5
              on conflict (grouping, case_id, key, fund_currency, paid_currency) do update set
                  {string.Join(",\n    ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))};
+             insert into {schema}.{MonthlyTable} as t (grouping, case_id, key, fund_currency, paid_currency, month_ns, {string.Join(", ", figures)})
+             select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {MonthOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
+             from {schema}.{ClaimTotalsProjection.ChangesTable} r
+             cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+             where r.{XidColumn} >= @from::xid8 and r.{XidColumn} < @to::xid8
+             group by 1, 2, 3, 4, 5, 6
+             on conflict (grouping, case_id, key, fund_currency, paid_currency, month_ns) do update set
+                 {string.Join(",\n    ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))};
              update {checkpoint} set horizon = @to::xid8 where id = 1;
              """, connection, tx);
         absorb.Parameters.AddWithValue("from", from.ToString(System.Globalization.CultureInfo.InvariantCulture));
         absorb.Parameters.AddWithValue("to", to.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var rows = await absorb.ExecuteNonQueryAsync(ct);
-        return new Advance(from, to, rows - 1);
+        return new Advance(from, to, rows - 1); // rollup and monthly rows
     }
 }

@@ -179,7 +179,7 @@ public sealed class MigrationsTests(LedgerApp app)
             await using (var tx = await connection.BeginTransactionAsync())
             {
                 var advance = await CompensationLedger.Reports.ClaimTotalsRollup.AdvanceAsync(connection, tx, schema, CancellationToken.None);
-                advance.RollupRows.ShouldBe(4); // one per grouping: all rows share platform, supplier, country and month
+                advance.RollupRows.ShouldBe(8); // one per grouping, in the rollup and the monthly rollup: all rows share their keys and month
                 await tx.CommitAsync();
             }
             (await Text($"select count(*)::text from {changes} where xid >= {CompensationLedger.Reports.ClaimTotalsRollup.Horizon(schema)}")).ShouldBe("0");

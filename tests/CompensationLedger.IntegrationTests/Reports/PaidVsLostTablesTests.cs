@@ -52,7 +52,7 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
     }
 
     /// <summary>A random history: events in the order they are appended, in transactions of one to four events.</summary>
-    private static List<List<(Guid Stream, object Event)>> History(int seed)
+    private static List<List<(Guid Stream, object Event)>> History(int seed, bool months = false)
     {
         var random = new Random(seed);
         var policy = new ClaimPolicySettings().Terms();
@@ -73,7 +73,8 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
                 1 => Duration.FromNanoseconds(1),
                 2 => Duration.FromTicks(random.Next(1, 10)),
                 3 => Duration.FromSeconds(random.Next(1, 60)),
-                _ => Duration.FromMinutes(random.Next(1, 600)),
+                // Over several months when asked (as-of reports read the rollup's monthly sums), else within days.
+                _ => months ? Duration.FromHours(random.Next(1, 100)) : Duration.FromMinutes(random.Next(1, 600)),
             };
             // Now and then an event stamped with the clock set back (by up to two days).
             var at = random.Next(12) == 0 ? clock - Duration.FromMinutes(random.Next(1, 3000)) : clock;
@@ -162,9 +163,9 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             actual.ShouldNotBeNull(why);
             JsonSerializer.Serialize(actual, Json).ShouldBe(JsonSerializer.Serialize(expected, Json), why);
             PaidVsLost.ToCsv(actual).ShouldBe(PaidVsLost.ToCsv(expected), why);
-            if (asOf is not null) continue;
-            // "Now" is the rollup and its tail; the claims' rows (the answer before the rollup) say the same.
-            var fromClaimRows = await ClaimTotalsSql.ReportAsync(session, caseId, grouping, "USD", CancellationToken.None, claimRows: true);
+            // "Now" is the rollup and its tail, "as of" its monthly sums, the month's change rows and the tail; the claims' rows and all
+            // change rows up to t (the answers before the rollup) say the same.
+            var fromClaimRows = await ClaimTotalsSql.ReportAsync(session, caseId, grouping, "USD", CancellationToken.None, asOf, claimRows: true);
             JsonSerializer.Serialize(fromClaimRows, Json).ShouldBe(JsonSerializer.Serialize(expected, Json), why + ", from the claim rows");
             PaidVsLost.ToCsv(fromClaimRows!).ShouldBe(PaidVsLost.ToCsv(expected), why + ", from the claim rows");
         }
@@ -188,7 +189,32 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
              group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency
              """);
         rollup.ShouldBe(sums, because);
+        var monthly = await Texts(
+            $"select (grouping, case_id, key, fund_currency, paid_currency, month_ns, {string.Join(", ", figures.Select(f => f.Column))})::text from {Schema}.{ClaimTotalsRollup.MonthlyTable}");
+        var monthlySums = await Texts(
+            $"""
+             select (g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.MonthOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f.Column})"))})::text
+             from {Schema}.{ClaimTotalsProjection.ChangesTable} r
+             cross join lateral (values {string.Join(", ", ClaimTotalsRollup.Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+             where r.xid < {ClaimTotalsRollup.Horizon(Schema)}
+             group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.MonthOfRow}
+             """);
+        monthly.ShouldBe(monthlySums, because + ", monthly");
+        // Each row in the month C# says it is in (the report's own month bound).
+        (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable} r")).ShouldBe(await MonthsAgreeWithCSharp());
         return rollup.Count;
+    }
+
+    private async Task<long> MonthsAgreeWithCSharp()
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"select r.at_ns, {ClaimTotalsRollup.MonthOfRow} from {Schema}.{ClaimTotalsProjection.ChangesTable} r", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        long agreed = 0;
+        while (await reader.ReadAsync())
+            if (ClaimTotalsRollup.MonthStart(reader.GetInt64(0)) == reader.GetInt64(1)) agreed++;
+        return agreed;
     }
 
     private async Task<List<string>> Texts(string sql)
@@ -253,10 +279,10 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
     {
         using var store = TablesOnlyStore();
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
-        foreach (var seed in new[] { 11, 23, 42 })
+        foreach (var (seed, months) in new[] { (11, false), (23, false), (42, false), (8, true) })
         {
             await Wipe(store);
-            var history = History(seed);
+            var history = History(seed, months);
             await Append(store, history.Take(history.Count / 2));
             await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
             await Append(store, history.Skip(history.Count / 2));
@@ -278,8 +304,12 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             // As of: before everything, at (and a nanosecond before) a sample of the events' own instants, at the end.
             var instants = events.Select(ClaimTotalsLine.BusinessTime).OfType<Instant>().Distinct().Order().ToList();
             var random = new Random(seed);
-            var sample = instants.Where(_ => random.Next(6) == 0).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) })
+            // And each month's first nanosecond and the one before it: where the monthly sums hand over to the change rows.
+            var monthStarts = instants.Select(t => t.InUtc().Date).Select(d => new LocalDate(d.Year, d.Month, 1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant())
+                .Distinct().Skip(1).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) });
+            var sample = instants.Where(_ => random.Next(6) == 0).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) }).Concat(monthStarts)
                 .Append(instants[0] - Duration.FromSeconds(1)).Append(instants[^1]).Append(Instant.MaxValue).ToList();
+            if (months) monthStarts.Count().ShouldBeGreaterThan(2, because);
             foreach (var asOf in sample) await ShouldAgreeWithTheFold(store, events, asOf, because);
 
             // A rebuild from the events gives the same rows, to the byte: the one operators run (folded in C#, copied, swapped in), and
@@ -293,6 +323,7 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
             (await TailRows()).ShouldBe(0, because);
             await ShouldAgreeWithTheFold(store, events, null, because + ", rebuilt and advanced");
+            foreach (var asOf in sample.Where((_, i) => i % 3 == 0)) await ShouldAgreeWithTheFold(store, events, asOf, because + ", rebuilt and advanced");
             using (var daemon = await store.BuildProjectionDaemonAsync())
                 await daemon.RebuildProjectionAsync(ClaimTotalsProjection.ProjectionName, TimeSpan.FromMinutes(1), CancellationToken.None);
             (await TableContents()).ShouldBe(before, because);
@@ -430,7 +461,7 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
         using var store = TablesOnlyStore();
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
         await Wipe(store);
-        var history = History(19);
+        var history = History(19, months: true);
         var random = new Random(19);
         var advanced = 0;
         for (var i = 0; i < history.Count; i++)
@@ -445,6 +476,11 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             (await TailRows()).ShouldBe(0);
             await RollupShouldBeTheChangeRowsBelowItsHorizon($"after transaction {i}, advanced");
             await ShouldAgreeWithTheFold(store, events, null, $"after transaction {i}, advanced");
+            // As of the last event, the first nanosecond of its month and the one before: the monthly sums, the month's rows, both.
+            var last = events.Select(ClaimTotalsLine.BusinessTime).OfType<Instant>().Max();
+            var month = new LocalDate(last.InUtc().Year, last.InUtc().Month, 1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant();
+            foreach (var asOf in new[] { last, month, month - Duration.FromNanoseconds(1) })
+                await ShouldAgreeWithTheFold(store, events, asOf, $"after transaction {i}, advanced");
             // Advancing again with nothing new changes nothing.
             await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
             await RollupShouldBeTheChangeRowsBelowItsHorizon($"after transaction {i}, advanced twice");
