@@ -9,7 +9,8 @@ namespace CompensationLedger.Reports;
 /// The change rows of <see cref="ClaimTotalsProjection"/> summed per group (issue #7), so a "now" report adds up a few thousand
 /// rows instead of every claim: <c>report_claim_totals_rollup</c> holds, per grouping the report offers (platform, supplier,
 /// country, month; case and the total are sums of the platform rows), case, key, fund currency and currency paid, the sum of every
-/// figure over the change rows absorbed so far; <c>report_claim_totals_checkpoint</c> says which those are.
+/// figure over the change rows absorbed so far, and <c>report_claim_totals_rollup_monthly</c> the same per UTC month of their business
+/// time (as-of reports: <see cref="ClaimTotalsSql.AsOfSql"/>); <c>report_claim_totals_checkpoint</c> says which those are.
 /// <para>
 /// <b>Which rows are absorbed.</b> Each change row carries the id of the transaction that wrote it (<c>xid</c>, an <c>xid8</c>
 /// defaulting to <c>pg_current_xact_id()</c>). The checkpoint holds a horizon H: the rollup is exactly the change rows with
