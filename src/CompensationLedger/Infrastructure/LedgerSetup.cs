@@ -171,6 +171,7 @@ public static class LedgerSetup
         services.AddSingleton(configuration.GetSection("Ledger:StatusLookup").Get<StatusLookup.LookupLimits>() ?? new StatusLookup.LookupLimits());
         services.AddSingleton<StatusLookup.LookupGuard>();
         services.AddHostedService<Demo.FundDemoSeedOnStart>();
+        services.AddHostedService<Reports.ClaimTotalsRollupWriter>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return builder;
     }

@@ -44,7 +44,12 @@ public sealed partial class ClaimTotalsProjection : EventProjection
 
     public const string ClaimsTable = "report_claim_totals";
     public const string ChangesTable = "report_claim_totals_changes";
-    public static readonly IReadOnlyList<string> Tables = [ClaimsTable, ChangesTable];
+    public const string RollupTable = ClaimTotalsRollup.RollupTable;
+    public const string CheckpointTable = ClaimTotalsRollup.CheckpointTable;
+    public const string MonthlyTable = ClaimTotalsRollup.MonthlyTable;
+
+    /// <summary>Every table of the totals, the rollup's last: what a rebuild swaps and a test empties.</summary>
+    public static readonly IReadOnlyList<string> Tables = [ClaimsTable, ChangesTable, RollupTable, MonthlyTable, CheckpointTable];
 
     /// <summary>The summed figures of one claim, as SQL over its row (alias <c>{0}</c>): what "now" sums and what a change row moves.</summary>
     public static readonly IReadOnlyList<(string Column, string Expression, bool IsCount)> Figures = BuildFigures();
@@ -132,8 +137,12 @@ public sealed partial class ClaimTotalsProjection : EventProjection
             else changes.AddColumn<decimal>(column).NotNull();
         changes.Indexes.Add(new IndexDefinition($"ix_{ChangesTable}_case_at").AgainstColumns("case_id", "at_ns"));
         changes.Indexes.Add(new IndexDefinition($"ix_{ChangesTable}_at").AgainstColumns("at_ns"));
+        // The writing transaction's id, for ClaimTotalsRollup: set by the default whoever writes (inline projection, COPY import,
+        // rebuild), never by a value given. Unlike a sequence number, it says which rows a snapshot's xmin guarantees complete.
+        changes.AddColumn(ClaimTotalsRollup.XidColumn, "xid8").NotNull().DefaultValueByExpression("pg_current_xact_id()");
+        changes.Indexes.Add(new IndexDefinition($"ix_{ChangesTable}_xid").AgainstColumns(ClaimTotalsRollup.XidColumn));
 
-        return [claims, changes];
+        return [claims, changes, .. ClaimTotalsRollup.Schema(schema)];
     }
 
     private string T(string table) => $"{_schema}.{table}";

@@ -10,7 +10,7 @@ namespace CompensationLedger.Reports;
 /// (issue #7): the new tables are built beside the live ones and swapped in, so reports answer from the old, complete tables
 /// until the new ones take over, and no decision recorded meanwhile is lost.
 /// <list type="number">
-/// <item>Empty copies of both tables are created in a schema of their own (<c>{schema}_rebuild</c>), with the same names,
+/// <item>Empty copies of the tables (claims, changes, and <see cref="ClaimTotalsRollup"/>'s rollup and checkpoint) are created in a schema of their own (<c>{schema}_rebuild</c>), with the same names,
 /// columns, keys and indexes (<see cref="ClaimTotalsProjection.Schema"/>), the secondary indexes only once they are filled.</item>
 /// <item>The claim and payout events are read in log order and folded in memory with <see cref="ClaimTotalsLine"/> (the
 /// definition the projection's SQL follows); each event's change row is written as it is folded, with binary COPY, and each
@@ -21,7 +21,8 @@ namespace CompensationLedger.Reports;
 /// <item>The swap: in one transaction, the live tables are locked against writes (<c>EXCLUSIVE</c>: reports still read them), the
 /// last events are folded, the live tables are dropped and the new ones moved into their place. A transaction that was about to
 /// write the totals waits for the lock and then writes to the new tables (PostgreSQL resolves the name again), with the rows the
-/// rebuild just made. Every event is thus counted once: by the rebuild if it committed before the lock, live otherwise.</item>
+/// rebuild just made. Every event is thus counted once: by the rebuild if it committed before the lock, live otherwise. The new rollup
+/// is advanced over the new change rows before the lock and once more in the swap, so it takes over consistent with them.</item>
 /// </list>
 /// A failure before the swap drops the new tables and leaves the live ones as they were; one rebuild runs at a time.
 /// </summary>
@@ -112,6 +113,8 @@ public sealed class ClaimTotalsRebuild
             foreach (var index in indexes) await Execute(writer, index, ct);
             await Execute(writer, string.Join("; ", tables.Select(t => $"analyze {t.Identifier.QualifiedName}")), ct);
             passes += await CatchUpUnlocked(reader, writer, ct);
+            // The rollup of the change rows committed so far, before the lock, so the swap only adds the last few.
+            await AdvanceRollup(writer, null, ct);
             await At(Phase.ClaimRowsWritten);
 
             var locked = await SwapAsync(writer, ct);
@@ -323,6 +326,18 @@ public sealed class ClaimTotalsRebuild
         await w.CompleteAsync(ct);
     }
 
+    private async Task AdvanceRollup(NpgsqlConnection connection, NpgsqlTransaction? tx, CancellationToken ct)
+    {
+        if (tx is not null)
+        {
+            await ClaimTotalsRollup.AdvanceAsync(connection, tx, shadow, ct);
+            return;
+        }
+        await using var own = await connection.BeginTransactionAsync(ct);
+        await ClaimTotalsRollup.AdvanceAsync(connection, own, shadow, ct);
+        await own.CommitAsync(ct);
+    }
+
     private async Task RewriteDirtyClaims(NpgsqlConnection connection, NpgsqlTransaction? tx, CancellationToken ct)
     {
         if (dirty.Count == 0) return;
@@ -343,7 +358,10 @@ public sealed class ClaimTotalsRebuild
     {
         await using var tx = await connection.BeginTransactionAsync(ct);
         await Execute(connection, $"set local lock_timeout = '{(int)LockTimeout.TotalMilliseconds}ms'", ct, tx);
-        var live = ClaimTotalsProjection.Tables.Select(t => $"{schema}.{t}").ToArray();
+        // The rollup's tables locked first: an advance locks the checkpoint before it writes the rollup, so taking them in the other
+        // order could deadlock with one.
+        var live = ClaimTotalsProjection.Tables.OrderBy(t => t switch { ClaimTotalsProjection.CheckpointTable => 0, ClaimTotalsProjection.RollupTable or ClaimTotalsProjection.MonthlyTable => 1, _ => 2 })
+            .Select(t => $"{schema}.{t}").ToArray();
         var existing = new List<string>();
         foreach (var table in live)
         {
@@ -395,6 +413,10 @@ public sealed class ClaimTotalsRebuild
         }
         eventCount += tail.Count;
         await RewriteDirtyClaims(connection, tx, ct);
+        // The new rollup absorbs what committed since its first advance. The change rows this transaction just wrote stay in its tail
+        // (their transaction is running), as do those of writers waiting for the lock: they will write to the new tables with ids at
+        // or above this horizon. So reports after the swap count each change row once, in the rollup or the tail.
+        await AdvanceRollup(connection, tx, ct);
 
         await Execute(connection,
             string.Join("; ", live.Select(t => $"drop table if exists {t}").Concat(ClaimTotalsProjection.Tables.Select(t => $"alter table {shadow}.{t} set schema {schema}"))),

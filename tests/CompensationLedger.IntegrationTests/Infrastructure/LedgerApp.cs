@@ -51,6 +51,8 @@ public sealed class LedgerApp : IAsyncLifetime
             builder.UseSetting("ConnectionStrings:Ledger", ConnectionString);
             builder.UseSetting("Auth:SigningKey", SigningKey);
             builder.UseSetting("Auth:Issuer", "compensation-ledger-tests");
+            // The paid-vs-lost rollup advances when a test says so (ClaimTotalsRollupTests), not on a timer racing the reset's truncates.
+            builder.UseSetting(CompensationLedger.Reports.ClaimTotalsRollupWriter.IntervalKey, "0");
             builder.ConfigureServices(services => services.AddSingleton<IClock>(Clock));
         });
     }

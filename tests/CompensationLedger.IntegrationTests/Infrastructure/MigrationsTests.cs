@@ -130,6 +130,69 @@ public sealed class MigrationsTests(LedgerApp app)
     }
 
     [Fact]
+    public async Task The_rollup_migration_gives_existing_change_rows_a_position_the_first_advance_absorbs()
+    {
+        var scripts = Scripts();
+        var rollup = scripts.Single(s => s.Name == "0010_claim_totals_rollup.sql");
+        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations_rollup");
+        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
+        await migrator.ApplyAsync([.. scripts.Where(s => s.Number < rollup.Number)]);
+
+        // A database at 0009 with change rows: two claims filed, one of them approved (its change row moves it between statuses).
+        var schema = LedgerSetup.Schema;
+        var changes = $"{schema}.{CompensationLedger.Reports.ClaimTotalsProjection.ChangesTable}";
+        var statuses = string.Join(", ", Enum.GetValues<CompensationLedger.Claims.ClaimStatus>().Select(CompensationLedger.Reports.ClaimTotalsProjection.StatusColumn));
+        string Row(string claim, int claims, decimal claimed, decimal entitled, int filed, int approved) =>
+            $"('{claim}', gen_random_uuid(), 1, '{Case}', 'Alibaba.com', 'cnxinda', 'US', '2011-01', 'USD', 'USD', {claims}, {claimed}, 0, 0, 0, 0, 0, {entitled}, 0, 0, "
+            + string.Join(", ", Enum.GetValues<CompensationLedger.Claims.ClaimStatus>().Select(st => st switch
+            {
+                CompensationLedger.Claims.ClaimStatus.Filed => filed,
+                CompensationLedger.Claims.ClaimStatus.Approved => approved,
+                _ => 0,
+            })) + ")";
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            await using var insert = new NpgsqlCommand(
+                $"""
+                 insert into {changes} (claim_id, event_id, at_ns, case_id, platform, supplier_account, buyer_country, payment_month, fund_currency, paid_currency,
+                     claims, claimed, verified, unconverted_claims, unconverted, verified_unconverted_claims, verified_unconverted, entitled, paid, returned, {statuses})
+                 values {Row(ClaimA, 1, 1400.00m, 0m, 1, 0)}, {Row(ClaimB, 1, 250.50m, 0m, 1, 0)}, {Row(ClaimA, 0, 0m, 980.00m, -1, 1)}
+                 """, connection);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        (await migrator.ApplyAsync(scripts)).Applied.ShouldBe([rollup.Name]);
+
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            async Task<string> Text(string sql)
+            {
+                await using var command = new NpgsqlCommand(sql, connection);
+                return (string)(await command.ExecuteScalarAsync())!;
+            }
+            // Every existing row got the migration's transaction id, above the horizon of a checkpoint that has no row yet.
+            (await Text($"select count(distinct xid)::text from {changes}")).ShouldBe("1");
+            (await Text($"select {CompensationLedger.Reports.ClaimTotalsRollup.Horizon(schema)}::text")).ShouldBe("0");
+
+            await using (var tx = await connection.BeginTransactionAsync())
+            {
+                var advance = await CompensationLedger.Reports.ClaimTotalsRollup.AdvanceAsync(connection, tx, schema, CancellationToken.None);
+                advance.RollupRows.ShouldBe(8); // one per grouping, in the rollup and the monthly rollup: all rows share their keys and month
+                await tx.CommitAsync();
+            }
+            (await Text($"select count(*)::text from {changes} where xid >= {CompensationLedger.Reports.ClaimTotalsRollup.Horizon(schema)}")).ShouldBe("0");
+            (await Text($"select string_agg(grouping || ' ' || key || ' ' || claims || ' ' || claimed || ' ' || entitled || ' ' || n_filed || ' ' || n_approved, '; ' order by grouping) from {schema}.{CompensationLedger.Reports.ClaimTotalsRollup.RollupTable}"))
+                .ShouldBe("country US 2 1650.50 980.00 1 1; month 2011-01 2 1650.50 980.00 1 1; platform Alibaba.com 2 1650.50 980.00 1 1; supplier Alibaba.com/cnxinda 2 1650.50 980.00 1 1");
+        }
+    }
+
+    private static readonly Guid Case = Guid.Parse("0195a2c0-2011-7000-8000-00000000ca5e");
+    private static readonly string ClaimA = "0195a2c0-2011-7000-8000-0000000000a1";
+    private static readonly string ClaimB = "0195a2c0-2011-7000-8000-0000000000a2";
+
+    [Fact]
     public void Migration_files_are_numbered_and_the_numbers_are_unique()
     {
         var folder = Directory.CreateTempSubdirectory("ledger-migrations-");

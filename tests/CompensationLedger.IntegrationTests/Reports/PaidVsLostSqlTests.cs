@@ -30,22 +30,32 @@ public sealed class PaidVsLostSqlTests(LedgerApp app) : IntegrationTest(app)
     private static readonly PaidVsLostGrouping?[] Groupings = [null, .. Enum.GetValues<PaidVsLostGrouping>().Select(g => (PaidVsLostGrouping?)g)];
 
     /// <summary>The SQL report and the in-memory one for the same question; both null when the claims mix fund currencies.</summary>
-    private async Task<(PaidVsLostReport? Sql, PaidVsLostReport? Memory)> Both(Guid? caseId, PaidVsLostGrouping? grouping, string fallback = "USD")
+    private async Task<(PaidVsLostReport? Sql, PaidVsLostReport? Memory)> Both(Guid? caseId, PaidVsLostGrouping? grouping, string fallback = "USD", bool claimRows = false)
     {
         await using var session = App.Store.QuerySession();
-        var sql = await ClaimTotalsSql.ReportAsync(session, caseId, grouping, fallback, CancellationToken.None);
+        var sql = await ClaimTotalsSql.ReportAsync(session, caseId, grouping, fallback, CancellationToken.None, claimRows: claimRows);
         var lines = await ClaimTotalsSource.Now(session, caseId, CancellationToken.None);
         var memory = ClaimTotals.FundCurrencyOf(lines, fallback) is { } currency ? PaidVsLost.Build(lines, caseId, grouping, null, currency) : null;
         return (sql, memory);
     }
 
+    /// <summary>Now: from the rollup's tail alone, then from the rollup once it has absorbed them, and from the claims' rows.</summary>
     private async Task ShouldAgree(IEnumerable<Guid?> caseIds)
+    {
+        var ids = caseIds.ToList();
+        await ShouldAgreeNow(ids, claimRows: false);
+        await ShouldAgreeNow(ids, claimRows: true);
+        await ClaimTotalsRollup.AdvanceAsync(App.Store, CancellationToken.None);
+        await ShouldAgreeNow(ids, claimRows: false);
+    }
+
+    private async Task ShouldAgreeNow(IEnumerable<Guid?> caseIds, bool claimRows)
     {
         foreach (var caseId in caseIds)
         foreach (var grouping in Groupings)
         {
-            var because = $"case {caseId?.ToString() ?? "(all)"}, groupBy {grouping?.ToString() ?? "(none)"}";
-            var (sql, memory) = await Both(caseId, grouping);
+            var because = $"case {caseId?.ToString() ?? "(all)"}, groupBy {grouping?.ToString() ?? "(none)"}, from the claim rows {claimRows}";
+            var (sql, memory) = await Both(caseId, grouping, claimRows: claimRows);
             sql.ShouldNotBeNull(because);
             memory.ShouldNotBeNull(because);
             JsonSerializer.Serialize(sql, Json).ShouldBe(JsonSerializer.Serialize(memory, Json), because);
@@ -168,12 +178,17 @@ public sealed class PaidVsLostSqlTests(LedgerApp app) : IntegrationTest(app)
                 .. l.ResumeStatus is { } r ? new object[] { ListClaimsEndpoint.StatusName(r) } : [], l.VerifiedEligible, l.Entitled, l.Paid, l.Returned,
                 ReportTime.Ns(l.LastEventAt), ReportTime.Ns(l.LastEventAt),
             ];
+            // With the change row that takes the claim from nothing to its figures, as a filing's: "now" sums those (the rollup and its tail).
             session.QueueSqlCommand(
                 $"""
-                 insert into {LedgerSetup.Schema}.{ClaimTotalsProjection.ClaimsTable} (claim_id, case_id, platform, supplier_account, buyer_country, payment_date,
-                     payment_month, fund_currency, paid_currency, amount_paid, loss, status, resume_status, verified_eligible, entitled, paid, returned,
-                     last_event_at_ns, max_at_ns, ordered)
-                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {loss}, ?, {resume}, ?, ?, ?, ?, ?, ?, true)
+                 with n as (
+                     insert into {LedgerSetup.Schema}.{ClaimTotalsProjection.ClaimsTable} (claim_id, case_id, platform, supplier_account, buyer_country, payment_date,
+                         payment_month, fund_currency, paid_currency, amount_paid, loss, status, resume_status, verified_eligible, entitled, paid, returned,
+                         last_event_at_ns, max_at_ns, ordered)
+                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {loss}, ?, {resume}, ?, ?, ?, ?, ?, ?, true)
+                     returning *)
+                 insert into {LedgerSetup.Schema}.{ClaimTotalsProjection.ChangesTable} ({ClaimTotalsProjection.FiledChangeColumns})
+                 select {ClaimTotalsProjection.FiledChangeValues("gen_random_uuid()")} from n
                  """, values);
         }
         await session.SaveChangesAsync();

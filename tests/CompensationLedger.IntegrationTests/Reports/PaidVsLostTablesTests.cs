@@ -52,7 +52,7 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
     }
 
     /// <summary>A random history: events in the order they are appended, in transactions of one to four events.</summary>
-    private static List<List<(Guid Stream, object Event)>> History(int seed)
+    private static List<List<(Guid Stream, object Event)>> History(int seed, bool months = false)
     {
         var random = new Random(seed);
         var policy = new ClaimPolicySettings().Terms();
@@ -73,7 +73,8 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
                 1 => Duration.FromNanoseconds(1),
                 2 => Duration.FromTicks(random.Next(1, 10)),
                 3 => Duration.FromSeconds(random.Next(1, 60)),
-                _ => Duration.FromMinutes(random.Next(1, 600)),
+                // Over several months when asked (as-of reports read the rollup's monthly sums), else within days.
+                _ => months ? Duration.FromHours(random.Next(1, 100)) : Duration.FromMinutes(random.Next(1, 600)),
             };
             // Now and then an event stamped with the clock set back (by up to two days).
             var at = random.Next(12) == 0 ? clock - Duration.FromMinutes(random.Next(1, 3000)) : clock;
@@ -162,8 +163,74 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             actual.ShouldNotBeNull(why);
             JsonSerializer.Serialize(actual, Json).ShouldBe(JsonSerializer.Serialize(expected, Json), why);
             PaidVsLost.ToCsv(actual).ShouldBe(PaidVsLost.ToCsv(expected), why);
+            // "Now" is the rollup and its tail, "as of" its monthly sums, the month's change rows and the tail; the claims' rows and all
+            // change rows up to t (the answers before the rollup) say the same.
+            var fromClaimRows = await ClaimTotalsSql.ReportAsync(session, caseId, grouping, "USD", CancellationToken.None, asOf, claimRows: true);
+            JsonSerializer.Serialize(fromClaimRows, Json).ShouldBe(JsonSerializer.Serialize(expected, Json), why + ", from the claim rows");
+            PaidVsLost.ToCsv(fromClaimRows!).ShouldBe(PaidVsLost.ToCsv(expected), why + ", from the claim rows");
         }
     }
+
+    /// <summary>
+    /// The rollup is exactly the change rows below its horizon, summed per grouping, case, key and currencies (each row text for text,
+    /// so a scale or a count that differs shows); returns its number of rows.
+    /// </summary>
+    private async Task<long> RollupShouldBeTheChangeRowsBelowItsHorizon(string because)
+    {
+        var figures = ClaimTotalsProjection.Figures;
+        var rollup = await Texts(
+            $"select (grouping, case_id, key, fund_currency, paid_currency, {string.Join(", ", figures.Select(f => f.Column))})::text from {Schema}.{ClaimTotalsRollup.RollupTable}");
+        var sums = await Texts(
+            $"""
+             select (g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {string.Join(", ", figures.Select(f => $"sum(r.{f.Column})"))})::text
+             from {Schema}.{ClaimTotalsProjection.ChangesTable} r
+             cross join lateral (values {string.Join(", ", ClaimTotalsRollup.Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+             where r.xid < {ClaimTotalsRollup.Horizon(Schema)}
+             group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency
+             """);
+        rollup.ShouldBe(sums, because);
+        var monthly = await Texts(
+            $"select (grouping, case_id, key, fund_currency, paid_currency, month_ns, {string.Join(", ", figures.Select(f => f.Column))})::text from {Schema}.{ClaimTotalsRollup.MonthlyTable}");
+        var monthlySums = await Texts(
+            $"""
+             select (g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.MonthOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f.Column})"))})::text
+             from {Schema}.{ClaimTotalsProjection.ChangesTable} r
+             cross join lateral (values {string.Join(", ", ClaimTotalsRollup.Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+             where r.xid < {ClaimTotalsRollup.Horizon(Schema)}
+             group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.MonthOfRow}
+             """);
+        monthly.ShouldBe(monthlySums, because + ", monthly");
+        // Each row in the month C# says it is in (the report's own month bound).
+        (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable} r")).ShouldBe(await MonthsAgreeWithCSharp());
+        return rollup.Count;
+    }
+
+    private async Task<long> MonthsAgreeWithCSharp()
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"select r.at_ns, {ClaimTotalsRollup.MonthOfRow} from {Schema}.{ClaimTotalsProjection.ChangesTable} r", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        long agreed = 0;
+        while (await reader.ReadAsync())
+            if (ClaimTotalsRollup.MonthStart(reader.GetInt64(0)) == reader.GetInt64(1)) agreed++;
+        return agreed;
+    }
+
+    private async Task<List<string>> Texts(string sql)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var texts = new List<string>();
+        while (await reader.ReadAsync()) texts.Add(reader.GetString(0));
+        texts.Sort(StringComparer.Ordinal);
+        return texts;
+    }
+
+    private async Task<long> TailRows() =>
+        await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable} where xid >= {ClaimTotalsRollup.Horizon(Schema)}");
 
     private static async Task Wipe(IDocumentStore store)
     {
@@ -196,9 +263,11 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
         await using var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
         var text = new System.Text.StringBuilder();
-        foreach (var table in ClaimTotalsProjection.Tables)
+        // The claims' and change rows; a change row without its writer's transaction id (another run, another id), the rollup apart
+        // (its horizon differs between runs; RollupShouldBeTheChangeRowsBelowItsHorizon checks it).
+        foreach (var table in new[] { ClaimTotalsProjection.ClaimsTable, ClaimTotalsProjection.ChangesTable })
         {
-            await using var command = new NpgsqlCommand($"select t::text from {Schema}.{table} t order by t::text", connection);
+            await using var command = new NpgsqlCommand($"select (to_jsonb(t) - '{ClaimTotalsRollup.XidColumn}')::text r from {Schema}.{table} t order by r", connection);
             await using var reader = await command.ExecuteReaderAsync();
             while (await reader.ReadAsync()) text.AppendLine(reader.GetString(0));
         }
@@ -210,12 +279,17 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
     {
         using var store = TablesOnlyStore();
         await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
-        foreach (var seed in new[] { 11, 23, 42 })
+        foreach (var (seed, months) in new[] { (11, false), (23, false), (42, false), (8, true) })
         {
             await Wipe(store);
-            await Append(store, History(seed));
+            var history = History(seed, months);
+            await Append(store, history.Take(history.Count / 2));
+            await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
+            await Append(store, history.Skip(history.Count / 2));
             var events = await AllEvents(store);
             var because = $"seed {seed}";
+            (await TailRows()).ShouldBeGreaterThan(0, because); // "now" below sums the rollup and a tail
+            (await RollupShouldBeTheChangeRowsBelowItsHorizon(because)).ShouldBeGreaterThan(0, because);
             // The history covers what it says: claims stamped out of order (folded instead), payouts, several events in one nanosecond.
             (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ClaimsTable} where not ordered")).ShouldBeGreaterThan(0, because);
             (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable} where paid <> 0 or returned <> 0")).ShouldBeGreaterThan(5, because);
@@ -230,8 +304,12 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             // As of: before everything, at (and a nanosecond before) a sample of the events' own instants, at the end.
             var instants = events.Select(ClaimTotalsLine.BusinessTime).OfType<Instant>().Distinct().Order().ToList();
             var random = new Random(seed);
-            var sample = instants.Where(_ => random.Next(6) == 0).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) })
+            // And each month's first nanosecond and the one before it: where the monthly sums hand over to the change rows.
+            var monthStarts = instants.Select(t => t.InUtc().Date).Select(d => new LocalDate(d.Year, d.Month, 1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant())
+                .Distinct().Skip(1).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) });
+            var sample = instants.Where(_ => random.Next(6) == 0).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) }).Concat(monthStarts)
                 .Append(instants[0] - Duration.FromSeconds(1)).Append(instants[^1]).Append(Instant.MaxValue).ToList();
+            if (months) monthStarts.Count().ShouldBeGreaterThan(2, because);
             foreach (var asOf in sample) await ShouldAgreeWithTheFold(store, events, asOf, because);
 
             // A rebuild from the events gives the same rows, to the byte: the one operators run (folded in C#, copied, swapped in), and
@@ -239,9 +317,21 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             var before = await TableContents();
             await ClaimTotalsRebuild.RunAsync(store, null, CancellationToken.None);
             (await TableContents()).ShouldBe(before, because);
+            // The rebuild swapped in a rollup of its own change rows: consistent with them, and "now" the same from it as from the claim rows.
+            (await RollupShouldBeTheChangeRowsBelowItsHorizon(because + ", rebuilt")).ShouldBeGreaterThan(0, because);
+            await ShouldAgreeWithTheFold(store, events, null, because + ", rebuilt");
+            await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
+            (await TailRows()).ShouldBe(0, because);
+            await ShouldAgreeWithTheFold(store, events, null, because + ", rebuilt and advanced");
+            foreach (var asOf in sample.Where((_, i) => i % 3 == 0)) await ShouldAgreeWithTheFold(store, events, asOf, because + ", rebuilt and advanced");
             using (var daemon = await store.BuildProjectionDaemonAsync())
                 await daemon.RebuildProjectionAsync(ClaimTotalsProjection.ProjectionName, TimeSpan.FromMinutes(1), CancellationToken.None);
             (await TableContents()).ShouldBe(before, because);
+            // The daemon empties the rollup with the other tables: everything is tail until the next advance.
+            (await RollupShouldBeTheChangeRowsBelowItsHorizon(because + ", replayed")).ShouldBe(0, because);
+            await ShouldAgreeWithTheFold(store, events, null, because + ", replayed");
+            await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
+            await ShouldAgreeWithTheFold(store, events, null, because + ", replayed and advanced");
         }
     }
 
@@ -325,6 +415,14 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
         }
         await ShouldAgreeWithTheFold(store, events, null, "after the raced rebuild");
         await ShouldAgreeWithTheFold(store, events, at, "after the raced rebuild");
+        // The rollup swapped in agrees with the change rows swapped in, the decision and filing that waited for the swap are in its
+        // tail, and once absorbed the answer is the same.
+        (await RollupShouldBeTheChangeRowsBelowItsHorizon("after the raced rebuild")).ShouldBeGreaterThan(0);
+        (await TailRows()).ShouldBeGreaterThanOrEqualTo(2);
+        await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
+        (await TailRows()).ShouldBe(0);
+        await RollupShouldBeTheChangeRowsBelowItsHorizon("after the raced rebuild, advanced");
+        await ShouldAgreeWithTheFold(store, events, null, "after the raced rebuild, advanced");
 
         // The same rows, to the byte, as a rebuild with nothing else going on; and the schema it was built in is gone.
         var raced = await TableContents();
@@ -355,6 +453,138 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
         // Nothing is left holding the rebuild: the next one runs.
         await ClaimTotalsRebuild.RunAsync(store, null, CancellationToken.None);
         (await TableContents()).ShouldBe(before);
+    }
+
+    [Fact]
+    public async Task now_from_the_rollup_and_its_tail_equals_the_claim_rows_and_the_fold_at_every_point_of_a_history_advanced_or_not()
+    {
+        using var store = TablesOnlyStore();
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await Wipe(store);
+        var history = History(19, months: true);
+        var random = new Random(19);
+        var advanced = 0;
+        for (var i = 0; i < history.Count; i++)
+        {
+            await Append(store, [history[i]]);
+            if (i % 3 != 0 && i != history.Count - 1) continue;
+            var events = await AllEvents(store);
+            await ShouldAgreeWithTheFold(store, events, null, $"after transaction {i}, {await TailRows()} change rows in the tail");
+            if (random.Next(2) == 0) continue;
+            await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
+            advanced++;
+            (await TailRows()).ShouldBe(0);
+            await RollupShouldBeTheChangeRowsBelowItsHorizon($"after transaction {i}, advanced");
+            await ShouldAgreeWithTheFold(store, events, null, $"after transaction {i}, advanced");
+            // As of the last event, the first nanosecond of its month and the one before: the monthly sums, the month's rows, both.
+            var last = events.Select(ClaimTotalsLine.BusinessTime).OfType<Instant>().Max();
+            var month = new LocalDate(last.InUtc().Year, last.InUtc().Month, 1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant();
+            foreach (var asOf in new[] { last, month, month - Duration.FromNanoseconds(1) })
+                await ShouldAgreeWithTheFold(store, events, asOf, $"after transaction {i}, advanced");
+            // Advancing again with nothing new changes nothing.
+            await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
+            await RollupShouldBeTheChangeRowsBelowItsHorizon($"after transaction {i}, advanced twice");
+        }
+        advanced.ShouldBeGreaterThan(3);
+    }
+
+    [Fact]
+    public async Task a_transaction_holding_change_rows_open_across_concurrent_advances_is_counted_once_from_the_moment_it_commits()
+    {
+        using var store = TablesOnlyStore();
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await Wipe(store);
+        var history = History(5);
+        await Append(store, history.Take(10));
+        var at = Instant.FromUtc(2011, 6, 1, 8, 0);
+        var late = Guid.CreateVersion7();
+
+        // A filing and its verification written (change rows and all) by a transaction that stays open while later ones commit.
+        await using var heldConnection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+        await heldConnection.OpenAsync();
+        var held = await heldConnection.BeginTransactionAsync();
+        await using (var session = store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(held)))
+        {
+            session.Events.Append(late, Filing(late, "CL-LATE", at), new ClaimVerified(late, VerificationResult.VerifiedEligible, [], [], "vera", at));
+            await session.SaveChangesAsync();
+        }
+        ulong heldXid;
+        await using (var xid = new NpgsqlCommand("select pg_current_xact_id()::text", heldConnection, held))
+            heldXid = ulong.Parse((string)(await xid.ExecuteScalarAsync())!, System.Globalization.CultureInfo.InvariantCulture);
+
+        foreach (var chunk in history.Skip(10).Chunk(6))
+        {
+            await Append(store, chunk);
+            // Two advances at once (two service instances): they take turns, and neither moves the horizon past the open transaction.
+            var advances = await Task.WhenAll(ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None), ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None));
+            advances.Max(a => a.To).ShouldBeLessThanOrEqualTo(heldXid);
+            await RollupShouldBeTheChangeRowsBelowItsHorizon("while a transaction is held open");
+            // Reports count what has committed, the held rows not yet.
+            await ShouldAgreeWithTheFold(store, await AllEvents(store), null, "while a transaction is held open");
+        }
+        (await TailRows()).ShouldBeGreaterThan(0); // what committed after the held transaction began waits in the tail
+
+        await held.CommitAsync();
+        var events = await AllEvents(store);
+        events.Count.ShouldBe(history.Sum(t => t.Count) - history.Take(10).Sum(t => t.Count) + history.Take(10).Sum(t => t.Count) + 2);
+        // Counted from the moment it commits (in the tail), before any advance.
+        await ShouldAgreeWithTheFold(store, events, null, "just after the held transaction committed");
+        for (var tries = 0; (await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None)).To <= heldXid; tries++)
+        {
+            tries.ShouldBeLessThan(100, "the horizon never passed the committed transaction");
+            await Task.Delay(50);
+        }
+        (await TailRows()).ShouldBe(0);
+        await RollupShouldBeTheChangeRowsBelowItsHorizon("after the held transaction was absorbed");
+        await ShouldAgreeWithTheFold(store, events, null, "after the held transaction was absorbed");
+        // Once: every claim once in each grouping of the rollup.
+        (await Count($"select sum(claims)::bigint from {Schema}.{ClaimTotalsRollup.RollupTable} where grouping = 'platform'"))
+            .ShouldBe(await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ClaimsTable}"));
+    }
+
+    [Fact]
+    public async Task the_rollup_writer_absorbs_what_is_recorded_every_interval_and_does_nothing_when_turned_off()
+    {
+        using var store = TablesOnlyStore();
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await Wipe(store);
+        static Microsoft.Extensions.Configuration.IConfiguration Interval(string seconds) =>
+            Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(new Microsoft.Extensions.Configuration.ConfigurationBuilder(),new Dictionary<string, string?> { [ClaimTotalsRollupWriter.IntervalKey] = seconds }).Build();
+        var logger = Microsoft.Extensions.Logging.Abstractions.NullLogger<ClaimTotalsRollupWriter>.Instance;
+
+        var off = new ClaimTotalsRollupWriter(store, Interval("0"), logger);
+        await off.StartAsync(CancellationToken.None);
+        var history = History(3);
+        await Append(store, history);
+        await off.ExecuteTask!;
+        await off.StopAsync(CancellationToken.None);
+        (await Count($"select count(*) from {Schema}.{ClaimTotalsRollup.CheckpointTable}")).ShouldBe(0);
+        (await TailRows()).ShouldBe(await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable}"));
+
+        var on = new ClaimTotalsRollupWriter(store, Interval("0.2"), logger);
+        await on.StartAsync(CancellationToken.None);
+        try
+        {
+            for (var tries = 0; await TailRows() > 0; tries++)
+            {
+                tries.ShouldBeLessThan(150, "the writer did not absorb the change rows within 15 s");
+                await Task.Delay(100);
+            }
+            // Decisions recorded while it runs are absorbed too.
+            var more = Guid.CreateVersion7();
+            await Append(store, [[(more, Filing(more, "CL-MORE", Instant.FromUtc(2011, 7, 1, 8, 0)))]]);
+            for (var tries = 0; await TailRows() > 0; tries++)
+            {
+                tries.ShouldBeLessThan(150, "the writer did not absorb the last filing within 15 s");
+                await Task.Delay(100);
+            }
+        }
+        finally
+        {
+            await on.StopAsync(CancellationToken.None);
+        }
+        (await RollupShouldBeTheChangeRowsBelowItsHorizon("written by the hosted writer")).ShouldBeGreaterThan(0);
+        await ShouldAgreeWithTheFold(store, await AllEvents(store), null, "written by the hosted writer");
     }
 
     [Fact]

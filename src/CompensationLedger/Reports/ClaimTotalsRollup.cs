@@ -1,0 +1,174 @@
+using Marten;
+using Npgsql;
+using Weasel.Postgresql;
+using Weasel.Postgresql.Tables;
+
+namespace CompensationLedger.Reports;
+
+/// <summary>
+/// The change rows of <see cref="ClaimTotalsProjection"/> summed per group (issue #7), so a "now" report adds up a few thousand
+/// rows instead of every claim: <c>report_claim_totals_rollup</c> holds, per grouping the report offers (platform, supplier,
+/// country, month; case and the total are sums of the platform rows), case, key, fund currency and currency paid, the sum of every
+/// figure over the change rows absorbed so far, and <c>report_claim_totals_rollup_monthly</c> the same per UTC month of their business
+/// time (as-of reports: <see cref="ClaimTotalsSql.AsOfSql"/>); <c>report_claim_totals_checkpoint</c> says which those are.
+/// <para>
+/// <b>Which rows are absorbed.</b> Each change row carries the id of the transaction that wrote it (<c>xid</c>, an <c>xid8</c>
+/// defaulting to <c>pg_current_xact_id()</c>). The checkpoint holds a horizon H: the rollup is exactly the change rows with
+/// <c>xid &lt; H</c>. An advance takes H' = the xmin of its snapshot (<c>pg_snapshot_xmin(pg_current_snapshot())</c>), the
+/// oldest transaction still running. Every transaction below H' has ended, so its rows are all visible now and none will ever be
+/// added (transaction ids are handed out in increasing order, and one that has not written yet gets an id at or above H'); the
+/// advance adds the rows with <c>H &lt;= xid &lt; H'</c> and moves H to H', in one transaction. A sequence number would not do:
+/// it is taken before commit, so a lower number can commit after a higher one has been absorbed, and be skipped.
+/// </para>
+/// <para>
+/// <b>Reading.</b> "Now" = the rollup + the change rows with <c>xid &gt;= H</c> (the tail, by <c>ix_..._changes_xid</c>), read
+/// in one statement, so in one snapshot: it sees the rollup and H of the same advance, and each committed change row either in
+/// the rollup (below H) or in the tail (at or above H), never both, never neither. A decision just committed is in the tail:
+/// read-your-writes holds. Exact to the cent: sums of <c>numeric</c>, and the change rows of a claim add up to its row (each is its
+/// figures after an event minus before).
+/// </para>
+/// <para>
+/// <b>Concurrency.</b> Advances lock the checkpoint row (<c>for update</c>): two service instances advance one after the other,
+/// the second from the horizon the first committed. A transaction held open (or a long one anywhere in the cluster) holds the
+/// horizon back: its rows and every later one stay in the tail, correct and slower, until it ends.
+/// </para>
+/// </summary>
+public static class ClaimTotalsRollup
+{
+    public const string RollupTable = "report_claim_totals_rollup";
+    public const string CheckpointTable = "report_claim_totals_checkpoint";
+    public const string MonthlyTable = "report_claim_totals_rollup_monthly";
+    public const string XidColumn = "xid";
+
+    /// <summary>The groupings the rollup keeps, with the key as SQL over a change row (alias <c>r</c>): the keys <see cref="PaidVsLost.KeyOf"/> gives.</summary>
+    public static readonly IReadOnlyList<(string Name, string Key)> Groupings =
+    [
+        ("platform", "r.platform"),
+        ("supplier", "r.platform || '/' || r.supplier_account"),
+        ("country", "r.buyer_country"),
+        ("month", "r.payment_month"),
+    ];
+
+    /// <summary>The rollup grouping a report reads: its own, or the platform rows summed per case (<c>case</c>) or in all (no grouping).</summary>
+    public static string GroupingFor(PaidVsLostGrouping? grouping) => grouping switch
+    {
+        PaidVsLostGrouping.Supplier => "supplier",
+        PaidVsLostGrouping.Country => "country",
+        PaidVsLostGrouping.Month => "month",
+        _ => "platform",
+    };
+
+    public static IReadOnlyList<Table> Schema(string schema)
+    {
+        Table New(string name) => new(new PostgresqlObjectName(schema, name, SchemaUtils.IdentifierUsage.General));
+
+        var rollup = New(RollupTable);
+        rollup.PrimaryKeyName = $"pkey_{RollupTable}"; // the generated one is longer than the 63 characters PostgreSQL keeps
+        rollup.AddColumn<string>("grouping").AsPrimaryKey();
+        rollup.AddColumn<Guid>("case_id").AsPrimaryKey();
+        rollup.AddColumn<string>("key").AsPrimaryKey();
+        rollup.AddColumn<string>("fund_currency").AsPrimaryKey();
+        rollup.AddColumn<string>("paid_currency").AsPrimaryKey();
+        foreach (var (column, _, isCount) in ClaimTotalsProjection.Figures)
+            if (isCount) rollup.AddColumn<long>(column).NotNull();
+            else rollup.AddColumn<decimal>(column).NotNull();
+
+        // The same sums split by the UTC month of the change rows' business time (month_ns: its first nanosecond), for as-of reports:
+        // the months before t's from here, t's own month from the change rows.
+        var monthly = New(MonthlyTable);
+        monthly.PrimaryKeyName = $"pkey_{MonthlyTable}";
+        foreach (var column in new[] { "grouping", "case_id", "key", "fund_currency", "paid_currency" })
+            if (column == "case_id") monthly.AddColumn<Guid>(column).AsPrimaryKey();
+            else monthly.AddColumn<string>(column).AsPrimaryKey();
+        monthly.AddColumn<long>("month_ns").AsPrimaryKey();
+        foreach (var (column, _, isCount) in ClaimTotalsProjection.Figures)
+            if (isCount) monthly.AddColumn<long>(column).NotNull();
+            else monthly.AddColumn<decimal>(column).NotNull();
+
+        // One row (id 1), written by the first advance: no row means horizon 0 (nothing absorbed, the rollup empty).
+        var checkpoint = New(CheckpointTable);
+        checkpoint.AddColumn<int>("id").AsPrimaryKey();
+        checkpoint.AddColumn("horizon", "xid8").NotNull();
+        return [rollup, monthly, checkpoint];
+    }
+
+    /// <summary>
+    /// The first nanosecond of the UTC month of a change row's business time (<c>r.at_ns</c>), exactly: whole seconds first (a month
+    /// starts on one), then PostgreSQL's calendar; clamped as <see cref="MonthStart"/> is.
+    /// </summary>
+    public const string MonthOfRow =
+        "greatest(extract(epoch from date_trunc('month', to_timestamp(floor(r.at_ns / 1000000000.0)::double precision) at time zone 'UTC')) * 1000000000, -9223372036854775807)::bigint";
+
+    /// <summary>The first nanosecond of the UTC month of <paramref name="ns"/>, as <see cref="MonthOfRow"/> computes it in SQL.</summary>
+    public static long MonthStart(long ns)
+    {
+        var date = ReportTime.FromNs(ns).InUtc().Date;
+        return ReportTime.Ns(new NodaTime.LocalDate(date.Year, date.Month, 1).AtStartOfDayInZone(NodaTime.DateTimeZone.Utc).ToInstant());
+    }
+
+    /// <summary>The horizon in SQL: the change rows at or above it are the tail.</summary>
+    public static string Horizon(string schema) => $"coalesce((select c.horizon from {schema}.{CheckpointTable} c where c.id = 1), '0'::xid8)";
+
+    /// <summary>What an advance did: the horizon before and after (transaction ids), and the rollup rows it wrote.</summary>
+    public sealed record Advance(ulong From, ulong To, int RollupRows);
+
+    /// <summary>Folds the change rows committed since the checkpoint into the rollup of the store's schema, in a transaction of its own.</summary>
+    public static async Task<Advance> AdvanceAsync(IDocumentStore store, CancellationToken ct)
+    {
+        await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
+        await connection.OpenAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var advance = await AdvanceAsync(connection, tx, store.Options.DatabaseSchemaName, ct);
+        await tx.CommitAsync(ct);
+        return advance;
+    }
+
+    /// <summary>
+    /// Folds the change rows of <paramref name="schema"/> committed since its checkpoint into its rollup, in <paramref name="tx"/>
+    /// (read committed), which the caller commits: what <see cref="ClaimTotalsRebuild"/> also does on the tables it builds.
+    /// </summary>
+    public static async Task<Advance> AdvanceAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string schema, CancellationToken ct)
+    {
+        var checkpoint = $"{schema}.{CheckpointTable}";
+        ulong from, to;
+        // The lock serialises advances; the xmin comes from this statement's snapshot, taken before any wait for the lock, so it can
+        // only be lower than the horizon another advance just committed (then nothing is done), never too high.
+        await using (var create = new NpgsqlCommand($"insert into {checkpoint} (id, horizon) values (1, '0') on conflict do nothing", connection, tx))
+            await create.ExecuteNonQueryAsync(ct);
+        await using (var read = new NpgsqlCommand(
+            $"select horizon::text, pg_snapshot_xmin(pg_current_snapshot())::text from {checkpoint} where id = 1 for update", connection, tx))
+        await using (var r = await read.ExecuteReaderAsync(ct))
+        {
+            await r.ReadAsync(ct);
+            from = ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture);
+            to = ulong.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        if (to <= from) return new Advance(from, from, 0);
+
+        var figures = ClaimTotalsProjection.Figures.Select(f => f.Column).ToList();
+        await using var absorb = new NpgsqlCommand(
+            $"""
+             insert into {schema}.{RollupTable} as t (grouping, case_id, key, fund_currency, paid_currency, {string.Join(", ", figures)})
+             select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
+             from {schema}.{ClaimTotalsProjection.ChangesTable} r
+             cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+             where r.{XidColumn} >= @from::xid8 and r.{XidColumn} < @to::xid8
+             group by 1, 2, 3, 4, 5
+             on conflict (grouping, case_id, key, fund_currency, paid_currency) do update set
+                 {string.Join(",\n    ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))};
+             insert into {schema}.{MonthlyTable} as t (grouping, case_id, key, fund_currency, paid_currency, month_ns, {string.Join(", ", figures)})
+             select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {MonthOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
+             from {schema}.{ClaimTotalsProjection.ChangesTable} r
+             cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+             where r.{XidColumn} >= @from::xid8 and r.{XidColumn} < @to::xid8
+             group by 1, 2, 3, 4, 5, 6
+             on conflict (grouping, case_id, key, fund_currency, paid_currency, month_ns) do update set
+                 {string.Join(",\n    ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))};
+             update {checkpoint} set horizon = @to::xid8 where id = 1;
+             """, connection, tx);
+        absorb.Parameters.AddWithValue("from", from.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        absorb.Parameters.AddWithValue("to", to.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var rows = await absorb.ExecuteNonQueryAsync(ct);
+        return new Advance(from, to, rows - 1); // rollup and monthly rows
+    }
+}
