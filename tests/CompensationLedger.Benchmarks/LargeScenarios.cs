@@ -159,7 +159,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
                 var timeout = budgets.Rebuild - all.Elapsed;
                 try
                 {
-                    // As the service's `rebuild` command does it (ClaimTotals folded beside the live tables and swapped in; the rest by Marten's daemon).
+                    // As the service's `rebuild` command does it (the totals, fund reports and snapshots folded beside the live tables and swapped in; the rest by Marten's daemon).
                     await LedgerRebuild.RebuildAsync(store, name, timeout > TimeSpan.Zero ? timeout : TimeSpan.FromMilliseconds(1), log, limit.Token, daemon);
                     each[name] = string.Create(CultureInfo.InvariantCulture, $"{shortName} {one.Elapsed.TotalSeconds:0.0} s");
                 }

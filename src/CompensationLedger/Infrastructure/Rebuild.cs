@@ -7,14 +7,25 @@ namespace CompensationLedger.Infrastructure;
 /// Rebuilds read models from the events: <c>dotnet run --project src/CompensationLedger -- rebuild [NAME ...]</c> (every projection
 /// when no name is given; <c>projections list</c> shows the names). The paid-vs-lost tables (<see cref="ClaimTotalsProjection"/>)
 /// and the fund report tables (<see cref="FundReportProjection"/>) are folded in memory, built beside the live ones and swapped in
-/// (<see cref="ClaimTotalsRebuild"/>, <see cref="FundReportsRebuild"/>), and so are the claim snapshots
-/// (<see cref="Claims.ClaimSnapshotRebuild"/>), safe while the service records decisions and money; every other projection goes
-/// through Marten's projection daemon, with the settings of <see cref="ProjectionRebuilds"/>.
+/// (<see cref="ClaimTotalsRebuild"/>, <see cref="FundReportsRebuild"/>), and so are the snapshots the service decides on (claims,
+/// funds, cases, fund terms: <see cref="SnapshotRebuild{T}"/>), safe while the service records decisions and money; the other
+/// projections (small lookup documents) go through Marten's projection daemon, with the settings of <see cref="ProjectionRebuilds"/>.
 /// The tests and the benchmark rebuild through here too, so what they measure is what operators run.
 /// </summary>
 public static class LedgerRebuild
 {
     public const string Command = "rebuild";
+
+    /// <summary>The projections rebuilt beside their live tables and swapped in, by name; the others go through Marten's daemon.</summary>
+    private static readonly Dictionary<string, Func<IDocumentStore, Action<string>?, CancellationToken, Task>> SwappedIn = new()
+    {
+        [ClaimTotalsProjection.ProjectionName] = ClaimTotalsRebuild.RunAsync,
+        [FundReportProjection.ProjectionName] = FundReportsRebuild.RunAsync,
+        [SnapshotRebuild<Claims.Claim>.ProjectionName] = SnapshotRebuild<Claims.Claim>.RunAsync,
+        [SnapshotRebuild<Funds.Fund>.ProjectionName] = SnapshotRebuild<Funds.Fund>.RunAsync,
+        [SnapshotRebuild<Cases.FraudCase>.ProjectionName] = SnapshotRebuild<Cases.FraudCase>.RunAsync,
+        [SnapshotRebuild<Funds.FundTerms>.ProjectionName] = SnapshotRebuild<Funds.FundTerms>.RunAsync,
+    };
 
     /// <summary>Every registered projection's name, as <c>rebuild</c> and Marten's <c>projections rebuild -p</c> take it.</summary>
     public static IReadOnlyList<string> AllNames(IDocumentStore store) =>
@@ -27,19 +38,9 @@ public static class LedgerRebuild
     public static async Task RebuildAsync(IDocumentStore store, string name, TimeSpan timeout, Action<string>? log, CancellationToken ct,
         JasperFx.Events.Daemon.IProjectionDaemon? daemon = null)
     {
-        if (name == ClaimTotalsProjection.ProjectionName)
+        if (SwappedIn.TryGetValue(name, out var swapIn))
         {
-            await ClaimTotalsRebuild.RunAsync(store, log, ct);
-            return;
-        }
-        if (name == FundReportProjection.ProjectionName)
-        {
-            await FundReportsRebuild.RunAsync(store, log, ct);
-            return;
-        }
-        if (name == Claims.ClaimSnapshotRebuild.ProjectionName)
-        {
-            await Claims.ClaimSnapshotRebuild.RunAsync(store, log, ct);
+            await swapIn(store, log, ct);
             return;
         }
         if (daemon is not null)
@@ -53,7 +54,7 @@ public static class LedgerRebuild
 
     /// <summary>
     /// The command: <paramref name="names"/> are projection names (none: all). Marten's <c>projections rebuild</c> with only
-    /// <c>-p NAME</c> options comes here too, so that the paid-vs-lost and fund report tables are never rebuilt in place under a running service.
+    /// <c>-p NAME</c> options comes here too, so that the tables swapped in are never rebuilt in place under a running service.
     /// </summary>
     public static async Task<int> RunAsync(IServiceProvider services, IReadOnlyList<string> names, CancellationToken ct)
     {

@@ -7,11 +7,12 @@ using CompensationLedger.IntegrationTests.StatusLookup;
 using Marten;
 using NodaTime;
 using Npgsql;
+using ClaimSnapshotRebuild = CompensationLedger.Infrastructure.SnapshotRebuild<CompensationLedger.Claims.Claim>;
 
 namespace CompensationLedger.IntegrationTests.Claims;
 
 /// <summary>
-/// <see cref="ClaimSnapshotRebuild"/> on the service's own store: seeded random claim histories appended through Marten (so the inline
+/// <see cref="SnapshotRebuild{T}"/> of the claims on the service's own store: seeded random claim histories appended through Marten (so the inline
 /// snapshot writes the documents as the service does), then rebuilt beside the live table and swapped in, quietly and raced.
 /// </summary>
 public sealed class ClaimSnapshotRebuildTests(LedgerApp app) : IntegrationTest(app)
@@ -135,7 +136,7 @@ public sealed class ClaimSnapshotRebuildTests(LedgerApp app) : IntegrationTest(a
             inline.ShouldNotBeEmpty();
 
             var result = await ClaimSnapshotRebuild.RunAsync(App.Store, null, CancellationToken.None);
-            result.Claims.ShouldBe((int)await Count($"select count(*) from {LedgerSetup.Schema}.mt_doc_claim"));
+            result.Documents.ShouldBe((int)await Count($"select count(*) from {LedgerSetup.Schema}.mt_doc_claim"));
             (await Documents(versionInJson: false)).ShouldBe(inline, $"seed {seed}");
             (await Count($"select count(*) from {LedgerSetup.Schema}.mt_doc_claim where (data ->> 'version')::bigint <> mt_version")).ShouldBe(0);
             var rebuilt = await Documents();
@@ -211,7 +212,7 @@ public sealed class ClaimSnapshotRebuildTests(LedgerApp app) : IntegrationTest(a
         }, CancellationToken.None);
         await blocked!;
 
-        result.ClaimsFoldedAgain.ShouldBeGreaterThan(0);
+        result.StreamsFoldedAgain.ShouldBeGreaterThan(0);
         await using (var session = App.Store.QuerySession())
         {
             var lateClaim = await session.LoadAsync<Claim>(late);

@@ -47,7 +47,7 @@ public sealed class RebuildAllProjectionsTests(LedgerApp app) : IntegrationTest(
         // Every registered projection (the names come quoted, for display).
         var names = LedgerRebuild.AllNames(App.Store);
         names.ShouldBe(["FraudCase", "Fund", "CompensationLedger.Funds.FundIndexProjection", "CompensationLedger.Funds.CaseCoverageProjection", "FundTerms", "Claim", "ClaimTotals", "CompensationLedger.ExchangeRates.ExchangeRateProjection", "FundReports"], ignoreOrder: true);
-        // As the `rebuild` command does: the paid-vs-lost tables beside the live ones and swapped in, the rest by Marten's daemon.
+        // As the `rebuild` command does: the totals, fund report and snapshot tables beside the live ones and swapped in, the rest by Marten's daemon.
         foreach (var name in names) await LedgerRebuild.RebuildAsync(App.Store, name, TimeSpan.FromMinutes(1), null, CancellationToken.None);
 
         var after = await Answers();

@@ -8,41 +8,46 @@ using Npgsql;
 using NpgsqlTypes;
 using Weasel.Postgresql.Tables;
 
-namespace CompensationLedger.Claims;
+namespace CompensationLedger.Infrastructure;
 
 /// <summary>
-/// Rebuilds the <see cref="Claim"/> snapshots (Marten's inline <c>Snapshot&lt;Claim&gt;</c>, table <c>mt_doc_claim</c>) from the events
+/// Rebuilds the documents of one of Marten's inline snapshots (<c>Snapshot&lt;T&gt;</c>: <see cref="Claims.Claim"/>,
+/// <see cref="Funds.Fund"/>, <see cref="Cases.FraudCase"/>, <see cref="Funds.FundTerms"/>; table <c>mt_doc_{t}</c>) from the events
 /// <b>while the service runs</b> (issue #5), and fast (issue #7), the way <see cref="Reports.ClaimTotalsRebuild"/> rebuilds the
 /// paid-vs-lost tables: a new table is filled beside the live one and swapped in. Marten's daemon instead deletes the documents and
-/// replays the events into the live table, so a decision on a claim not yet replayed could be refused, or overwritten by an older fold.
+/// replays the events into the live table, so a decision on a claim (or a payment from a fund) not yet replayed could be refused, or
+/// overwritten by an older fold.
 /// <list type="number">
-/// <item>An empty copy of Marten's own table for <see cref="Claim"/> (its Weasel definition, the DDL Marten runs) is created in a schema
-/// of its own (<c>{schema}_claim_rebuild</c>); its secondary and unique indexes are built once it is filled.</item>
-/// <item>The claim events are read once in one snapshot, stream by stream (<c>order by stream_id, version</c>, Marten's unique index),
-/// each stream folded by Marten's own aggregator for <see cref="Claim"/> and its document written with binary COPY as the stream ends,
-/// with the columns Marten writes (the store serializer's JSON, the stream version as <c>mt_version</c>, the .NET type). Memory holds
-/// one stream at a time.</item>
+/// <item>An empty copy of Marten's own table for <typeparamref name="T"/> (its Weasel definition, the DDL Marten runs) is created in a schema
+/// of its own (<c>{schema}_{t}_rebuild</c>: <c>ledger_claim_rebuild</c>, <c>ledger_fund_rebuild</c>, ...); its secondary and unique indexes are built once it is filled.</item>
+/// <item>The snapshot's events are read once in one snapshot, stream by stream (<c>order by stream_id, version</c>, Marten's unique index),
+/// each stream folded by Marten's own aggregator for <typeparamref name="T"/> and its document written with binary COPY as the stream
+/// ends, with the columns Marten writes (the store serializer's JSON, the stream version as <c>mt_version</c>, the .NET type). Memory
+/// holds one document and at most <see cref="FoldEvery"/> events at a time (a fund's stream has every entitlement and payout).</item>
 /// <item>Events committed meanwhile: each catch-up pass reads, in one snapshot, the streams with events after the last sequence number
 /// seen or among the numbers not seen below it (a transaction that took them earlier and had not committed), and folds each of those
 /// streams again, whole, from the log.</item>
 /// <item>The swap, in one transaction: the live table is locked against writes (<c>EXCLUSIVE</c>: reads go on), the streams changed since
-/// the last pass are folded again, the live table is dropped and the new one moved into its place. A transaction about to write a claim
+/// the last pass are folded again, the live table is dropped and the new one moved into its place. A transaction about to write a document
 /// waits for the lock, then writes to the new table (PostgreSQL resolves the name again).</item>
 /// </list>
 /// A failure or cancel before the swap drops the new table and leaves the live one as it was; one rebuild runs at a time.
 /// </summary>
-public sealed class ClaimSnapshotRebuild
+public sealed class SnapshotRebuild<T> where T : class
 {
     /// <summary>The projection's name, as <c>rebuild</c> and <c>projections list</c> show it (Marten names a snapshot after its type).</summary>
-    public const string ProjectionName = nameof(Claim);
+    public static readonly string ProjectionName = typeof(T).Name;
 
     /// <summary>Points a test can act at (append events, hold a transaction open) to race the rebuild deterministically.</summary>
     public enum Phase { TableCreated, FirstPassDone, DocumentsWritten, LiveTableLocked }
 
-    public sealed record Result(long Events, int Claims, int CatchUpPasses, int ClaimsFoldedAgain, TimeSpan Elapsed, TimeSpan Locked);
+    public sealed record Result(long Events, int Documents, int CatchUpPasses, int StreamsFoldedAgain, TimeSpan Elapsed, TimeSpan Locked);
 
     private const int CatchUpUntilFewerThan = 1_000;
     private const int MaxCatchUpPasses = 10;
+    /// <summary>Events folded into the stream's document at a time.</summary>
+    internal const int FoldEvery = 5_000;
+    private readonly int foldEvery;
     private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(60);
 
     private readonly IDocumentStore store;
@@ -50,7 +55,8 @@ public sealed class ClaimSnapshotRebuild
     private readonly Action<string> log;
     private readonly Marten.ISerializer serializer;
     private readonly Marten.Events.EventGraph graph;
-    private readonly IAggregator<Claim, IQuerySession> aggregator;
+    private readonly IAggregator<T, IQuerySession> aggregator;
+    private readonly Func<T, Guid> idOf;
     private readonly string schema, shadow, events, tableName, dotNetType;
     private readonly string createTable;
     private readonly List<string> createIndexes;
@@ -58,32 +64,37 @@ public sealed class ClaimSnapshotRebuild
     private long seenUpTo; // every event at or below it was read, except the sequence numbers in `unseen`
     private long[] unseen = [];
     private long eventCount;
-    private int claimCount, foldedAgain;
+    private int documentCount, foldedAgain;
 
-    private ClaimSnapshotRebuild(IDocumentStore store, Action<string>? log, Func<Phase, Task>? atPhase)
+    private SnapshotRebuild(IDocumentStore store, Action<string>? log, Func<Phase, Task>? atPhase, int foldEvery = FoldEvery)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(foldEvery, 1);
+        this.foldEvery = foldEvery;
         this.store = store;
         this.atPhase = atPhase;
         this.log = log ?? (_ => { });
         var options = (StoreOptions)store.Options;
         serializer = options.Serializer();
         graph = (Marten.Events.EventGraph)options.Events;
-        aggregator = options.Projections.AggregatorFor<Claim>();
+        aggregator = options.Projections.AggregatorFor<T>();
+        idOf = typeof(T).GetProperty("Id") is { PropertyType: var idType, GetMethod: { } getId } && idType == typeof(Guid)
+            ? getId.CreateDelegate<Func<T, Guid>>()
+            : throw new InvalidOperationException($"{typeof(T).Name} has no Guid Id: only snapshots of Guid-identified streams are rebuilt this way.");
         events = $"{graph.DatabaseSchemaName}.mt_events";
-        dotNetType = typeof(Claim).FullName!;
+        dotNetType = typeof(T).FullName!;
 
         // The events the snapshot applies, as Marten's projection declares them.
         var projection = options.Projections.All.OfType<EventFilterable>()
-            .SingleOrDefault(p => p is IPublishesTypes published && published.PublishedTypes().Contains(typeof(Claim)))
-            ?? throw new InvalidOperationException($"No projection publishes {nameof(Claim)} documents: nothing to rebuild.");
-        if (projection.IncludedEventTypes.Count == 0) throw new InvalidOperationException($"The {nameof(Claim)} projection declares no event types.");
+            .SingleOrDefault(p => p is IPublishesTypes published && published.PublishedTypes().Contains(typeof(T)))
+            ?? throw new InvalidOperationException($"No projection publishes {typeof(T).Name} documents: nothing to rebuild.");
+        if (projection.IncludedEventTypes.Count == 0) throw new InvalidOperationException($"The {typeof(T).Name} projection declares no event types.");
         eventTypes = projection.IncludedEventTypes.ToDictionary(t => graph.EventMappingFor(t).EventTypeName, t => t);
 
         // Marten's own table for the document (the schema objects its schema check compares), its DDL pointed at the shadow schema.
-        var table = options.Storage.FindFeature(typeof(Claim)).Objects.OfType<Table>().Single();
+        var table = options.Storage.FindFeature(typeof(T)).Objects.OfType<Table>().Single();
         schema = table.Identifier.Schema;
         tableName = table.Identifier.Name;
-        shadow = schema + "_claim_rebuild";
+        shadow = $"{schema}_{typeof(T).Name.ToLowerInvariant()}_rebuild";
         var indexes = table.Indexes.Select(i => i.ToDDL(table)).ToList();
         var create = indexes.Aggregate(table.ToBasicCreateTableSql(), (sql, index) => sql.Replace(index, "", StringComparison.Ordinal));
         createTable = InShadow(create, table.Identifier.QualifiedName);
@@ -98,20 +109,20 @@ public sealed class ClaimSnapshotRebuild
         return retargeted;
     }
 
-    /// <summary>Rebuilds the claim documents of the store's schema; <paramref name="log"/> gets a line per stage.</summary>
+    /// <summary>Rebuilds the documents of the store's schema; <paramref name="log"/> gets a line per stage.</summary>
     public static Task<Result> RunAsync(IDocumentStore store, Action<string>? log, CancellationToken ct) =>
-        new ClaimSnapshotRebuild(store, log, null).RunAsync(ct);
+        new SnapshotRebuild<T>(store, log, null).RunAsync(ct);
 
     /// <summary>As <see cref="RunAsync(IDocumentStore, Action{string}?, CancellationToken)"/>, calling <paramref name="atPhase"/> at each <see cref="Phase"/> (tests).</summary>
-    internal static Task<Result> RunWithPhasesAsync(IDocumentStore store, Func<Phase, Task> atPhase, CancellationToken ct) =>
-        new ClaimSnapshotRebuild(store, null, atPhase).RunAsync(ct);
+    internal static Task<Result> RunWithPhasesAsync(IDocumentStore store, Func<Phase, Task> atPhase, CancellationToken ct, int foldEvery = FoldEvery) =>
+        new SnapshotRebuild<T>(store, null, atPhase, foldEvery).RunAsync(ct);
 
     private async Task<Result> RunAsync(CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         await using var writer = await Open(ct);
         await using var reader = await Open(ct);
-        await using var session = store.QuerySession(); // the aggregator's signature wants one; Claim's Apply methods read nothing
+        await using var session = store.QuerySession(); // the aggregator's signature wants one; the snapshots' Apply methods read nothing
         // One rebuild at a time: a second would drop the first one's table under it. A session lock, released below (a pooled
         // connection's session outlives its closing), or by PostgreSQL if this process dies.
         var lockName = $"{schema}.{ProjectionName} rebuild";
@@ -128,7 +139,7 @@ public sealed class ClaimSnapshotRebuild
             await At(Phase.TableCreated);
 
             await FirstPassAsync(reader, writer, session, ct);
-            log($"{ProjectionName}: {eventCount:N0} events folded into {claimCount:N0} claims in {clock.Elapsed.TotalSeconds:0.0} s");
+            log($"{ProjectionName}: {eventCount:N0} events folded into {documentCount:N0} documents in {clock.Elapsed.TotalSeconds:0.0} s");
             await At(Phase.FirstPassDone);
 
             foreach (var index in createIndexes) await Execute(writer, index, ct);
@@ -145,9 +156,9 @@ public sealed class ClaimSnapshotRebuild
             await At(Phase.DocumentsWritten);
 
             var locked = await SwapAsync(writer, session, ct);
-            var result = new Result(eventCount, claimCount, passes, foldedAgain, clock.Elapsed, locked);
-            log($"{ProjectionName}: rebuilt from {result.Events:N0} events ({result.Claims:N0} claims) in {result.Elapsed.TotalSeconds:0.0} s; "
-                + $"{result.CatchUpPasses} catch-up passes folded {result.ClaimsFoldedAgain} claims again; writes waited {result.Locked.TotalMilliseconds:0} ms for the swap");
+            var result = new Result(eventCount, documentCount, passes, foldedAgain, clock.Elapsed, locked);
+            log($"{ProjectionName}: rebuilt from {result.Events:N0} events ({result.Documents:N0} documents) in {result.Elapsed.TotalSeconds:0.0} s; "
+                + $"{result.CatchUpPasses} catch-up passes folded {result.StreamsFoldedAgain} streams again; writes waited {result.Locked.TotalMilliseconds:0} ms for the swap");
             return result;
         }
         finally
@@ -210,7 +221,7 @@ public sealed class ClaimSnapshotRebuild
         return (highest, [.. missing]);
     }
 
-    /// <summary>Every claim stream in one snapshot, stream by stream, each document copied as its stream ends.</summary>
+    /// <summary>Every stream in one snapshot, stream by stream, each document copied as its stream ends.</summary>
     private async Task FirstPassAsync(NpgsqlConnection reader, NpgsqlConnection writer, IQuerySession session, CancellationToken ct)
     {
         await using var tx = await reader.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
@@ -218,10 +229,10 @@ public sealed class ClaimSnapshotRebuild
         await using (var copy = await writer.BeginBinaryImportAsync(CopyDocuments(), ct))
         {
             await using var command = StreamEvents(reader, tx, "true");
-            await foreach (var (claim, version) in Fold(command, session, ct))
+            await foreach (var (document, version) in Fold(command, session, ct))
             {
-                await WriteDocument(copy, claim, version, ct);
-                claimCount++;
+                await WriteDocument(copy, document, version, ct);
+                documentCount++;
             }
             await copy.CompleteAsync(ct);
         }
@@ -262,7 +273,7 @@ public sealed class ClaimSnapshotRebuild
         if (changed.Count == 0) return 0;
 
         // Few streams (what committed during the last pass): folded into memory first, as the reader and writer may be one connection.
-        var documents = new List<(Claim Claim, long Version)>();
+        var documents = new List<(T Document, long Version)>();
         await using (var command = StreamEvents(reader, readTx, "stream_id = any(@ids)"))
         {
             command.Parameters.AddWithValue("ids", changed.ToArray());
@@ -271,14 +282,14 @@ public sealed class ClaimSnapshotRebuild
         await using (var delete = new NpgsqlCommand($"delete from {shadow}.{tableName} where id = any(@ids)", writer, writeTx))
         {
             delete.Parameters.AddWithValue("ids", changed.ToArray());
-            claimCount -= await delete.ExecuteNonQueryAsync(ct);
+            documentCount -= await delete.ExecuteNonQueryAsync(ct);
         }
         await using (var copy = await writer.BeginBinaryImportAsync(CopyDocuments(), ct))
         {
-            foreach (var (claim, version) in documents) await WriteDocument(copy, claim, version, ct);
+            foreach (var (document, version) in documents) await WriteDocument(copy, document, version, ct);
             await copy.CompleteAsync(ct);
         }
-        claimCount += documents.Count;
+        documentCount += documents.Count;
         foldedAgain += changed.Count;
         return changed.Count;
     }
@@ -293,49 +304,58 @@ public sealed class ClaimSnapshotRebuild
         return command;
     }
 
-    /// <summary>The events of <paramref name="command"/> (ordered by stream and version), one folded document per stream, with its stream version.</summary>
-    private async IAsyncEnumerable<(Claim Claim, long Version)> Fold(NpgsqlCommand command, IQuerySession session,
+    /// <summary>
+    /// The events of <paramref name="command"/> (ordered by stream and version), one folded document per stream, with its stream version.
+    /// A long stream is folded <see cref="FoldEvery"/> events at a time into the document so far, as Marten's live aggregation folds
+    /// events onto a stored snapshot.
+    /// </summary>
+    private async IAsyncEnumerable<(T Document, long Version)> Fold(NpgsqlCommand command, IQuerySession session,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         await using var r = await command.ExecuteReaderAsync(ct);
-        var stream = new List<IEvent>();
+        var pending = new List<IEvent>();
+        T? document = null;
+        long version = 0;
         var streamId = Guid.Empty;
         while (await r.ReadAsync(ct))
         {
             var id = r.GetGuid(0);
-            if (id != streamId && stream.Count > 0)
+            if (id != streamId)
             {
-                if (await FoldStream(stream, session, ct) is { } done) yield return done;
-                stream.Clear();
+                if (await Finish(pending, document, session, ct) is { } done) yield return (done, version);
+                pending.Clear();
+                document = null;
+            }
+            else if (pending.Count == foldEvery)
+            {
+                document = await aggregator.BuildAsync(pending, session, document, ct);
+                pending.Clear();
             }
             streamId = id;
             var e = graph.BuildEvent(serializer.FromJson(eventTypes[r.GetString(4)], r, 5));
             e.StreamId = id;
-            e.Version = r.GetInt64(1);
+            e.Version = version = r.GetInt64(1);
             e.Sequence = r.GetInt64(2);
             e.Id = r.GetGuid(3);
             e.Timestamp = r.GetFieldValue<DateTimeOffset>(6);
-            stream.Add(e);
+            pending.Add(e);
             eventCount++;
         }
-        if (stream.Count > 0 && await FoldStream(stream, session, ct) is { } last) yield return last;
+        if (await Finish(pending, document, session, ct) is { } last) yield return (last, version);
     }
 
-    private async Task<(Claim, long)?> FoldStream(List<IEvent> stream, IQuerySession session, CancellationToken ct)
-    {
-        var claim = await aggregator.BuildAsync(stream, session, null, ct);
-        return claim is null ? null : (claim, stream[^1].Version);
-    }
+    private async Task<T?> Finish(List<IEvent> pending, T? document, IQuerySession session, CancellationToken ct) =>
+        pending.Count == 0 ? document : await aggregator.BuildAsync(pending, session, document, ct);
 
     private string CopyDocuments() => $"copy {shadow}.{tableName} (id, data, mt_dotnet_type, mt_version) from stdin (format binary)";
 
     /// <summary>A document as Marten writes a snapshot: the serializer's JSON, the .NET type, the stream version as its revision; <c>mt_last_modified</c> is the column's default.</summary>
-    private async Task WriteDocument(NpgsqlBinaryImporter copy, Claim claim, long version, CancellationToken ct)
+    private async Task WriteDocument(NpgsqlBinaryImporter copy, T document, long version, CancellationToken ct)
     {
         await copy.StartRowAsync(ct);
-        await copy.WriteAsync(claim.Id, NpgsqlDbType.Uuid, ct);
+        await copy.WriteAsync(idOf(document), NpgsqlDbType.Uuid, ct);
         // Version is the stream version (Marten's aggregator sets it), as the service's writes (FetchForWriting) and Marten's daemon have it.
-        await copy.WriteAsync(serializer.ToJson(claim), NpgsqlDbType.Jsonb, ct);
+        await copy.WriteAsync(serializer.ToJson(document), NpgsqlDbType.Jsonb, ct);
         await copy.WriteAsync(dotNetType, NpgsqlDbType.Varchar, ct);
         await copy.WriteAsync(version, NpgsqlDbType.Bigint, ct);
     }
@@ -358,7 +378,7 @@ public sealed class ClaimSnapshotRebuild
         var held = Stopwatch.StartNew();
         try
         {
-            // Waits for the transactions writing claims to commit (their events are then visible below) and holds new ones until the swap
+            // Waits for the transactions writing documents to commit (their events are then visible below) and holds new ones until the swap
             // commits; reads go on from the old table until the drop.
             if (exists) await Execute(connection, $"lock table {live} in exclusive mode", ct, tx);
         }
@@ -370,7 +390,7 @@ public sealed class ClaimSnapshotRebuild
         held.Restart();
         await At(Phase.LiveTableLocked);
 
-        // Read committed: after the lock, every transaction that wrote a claim has committed, and its events are read here.
+        // Read committed: after the lock, every transaction that wrote a document has committed, and its events are read here.
         await RefoldChanged(connection, tx, connection, tx, session, ct);
         await Execute(connection, $"drop table if exists {live}; alter table {shadow}.{tableName} set schema {schema}", ct, tx);
         await tx.CommitAsync(ct);
