@@ -182,31 +182,35 @@ public sealed partial class ClaimTotalsProjection : EventProjection
     /// </summary>
     public static decimal[] FigureValues(ClaimTotalsLine line)
     {
-        var values = new decimal[Figures.Count];
-        for (var i = 0; i < values.Length; i++) values[i] = FigureValue(Figures[i].Column, line);
+        var values = new decimal[FigureReaders.Length];
+        for (var i = 0; i < values.Length; i++) values[i] = FigureReaders[i](line);
         return values;
     }
 
-    private static decimal FigureValue(string column, ClaimTotalsLine line)
+    /// <summary>
+    /// Each figure's C# counterpart, in <see cref="Figures"/> order, resolved once: the rebuild asks for them on every change row
+    /// (matching column names per row, status columns built as strings each time, was an eighth of a rebuild's CPU).
+    /// </summary>
+    private static readonly Func<ClaimTotalsLine, decimal>[] FigureReaders = [.. Figures.Select(f => FigureReader(f.Column))];
+
+    private static Func<ClaimTotalsLine, decimal> FigureReader(string column)
     {
-        var loss = line.LossInFundCurrency;
-        var unconverted = loss is null;
         switch (column)
         {
-            case "claims": return 1;
-            case "claimed": return loss ?? 0m;
-            case "verified": return line.VerifiedEligible ? loss ?? 0m : 0m;
-            case "unconverted_claims": return unconverted ? 1 : 0;
-            case "unconverted": return unconverted ? line.AmountPaid.Amount : 0m;
-            case "verified_unconverted_claims": return line.VerifiedEligible && unconverted ? 1 : 0;
-            case "verified_unconverted": return line.VerifiedEligible && unconverted ? line.AmountPaid.Amount : 0m;
-            case "entitled": return line.Entitled;
-            case "paid": return line.Paid;
-            case "returned": return line.Returned;
+            case "claims": return _ => 1;
+            case "claimed": return line => line.LossInFundCurrency ?? 0m;
+            case "verified": return line => line.VerifiedEligible ? line.LossInFundCurrency ?? 0m : 0m;
+            case "unconverted_claims": return line => line.LossInFundCurrency is null ? 1 : 0;
+            case "unconverted": return line => line.LossInFundCurrency is null ? line.AmountPaid.Amount : 0m;
+            case "verified_unconverted_claims": return line => line.VerifiedEligible && line.LossInFundCurrency is null ? 1 : 0;
+            case "verified_unconverted": return line => line.VerifiedEligible && line.LossInFundCurrency is null ? line.AmountPaid.Amount : 0m;
+            case "entitled": return line => line.Entitled;
+            case "paid": return line => line.Paid;
+            case "returned": return line => line.Returned;
         }
         foreach (var status in Enum.GetValues<ClaimStatus>())
-            if (column == StatusColumn(status)) return line.Status == status ? 1 : 0;
-        throw new InvalidOperationException($"The figure {column} has no C# counterpart in {nameof(FigureValue)}: add it beside its SQL expression.");
+            if (column == StatusColumn(status)) return line => line.Status == status ? 1 : 0;
+        throw new InvalidOperationException($"The figure {column} has no C# counterpart in {nameof(FigureReader)}: add it beside its SQL expression.");
     }
 
     /// <summary>The events this projection applies: those it has a <c>Project</c> method for (the rest leave the tables as they are).</summary>
@@ -318,7 +322,13 @@ public sealed partial class ClaimTotalsProjection : EventProjection
     private void Change(IDocumentOperations ops, IEvent e, Guid claimId, NodaTime.Instant at, string assignments, params object[] values)
     {
         var ns = ReportTime.Ns(at);
-        ops.QueueSqlCommand(
+        ops.QueueSqlCommand(changeSql.GetOrAdd(assignments, ChangeSql), [claimId, e.Id, .. values, ns, ns, ns, e.Id, ns]);
+    }
+
+    /// <summary>The statement of <see cref="Change"/> for one kind of change, built once per kind (a few, not one per event).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> changeSql = new(StringComparer.Ordinal);
+
+    private string ChangeSql(string assignments) =>
             $"""
              with old as (
                  select * from {T(ClaimsTable)} o
@@ -332,7 +342,5 @@ public sealed partial class ClaimTotalsProjection : EventProjection
              select n.claim_id, ?, ?, {string.Join(", ", Keys.Select(k => "n." + k))}, {string.Join(", ", Figures.Select((_, i) => $"{Figure(i, "n")} - {Figure(i, "o")}"))}
              from new n join old o on o.claim_id = n.claim_id
              on conflict do nothing
-             """,
-            [claimId, e.Id, .. values, ns, ns, ns, e.Id, ns]);
-    }
+             """;
 }
