@@ -121,8 +121,14 @@ public static class LedgerSetup
         builder.Host.UseWolverine(opts =>
         {
             opts.ApplicationAssembly = typeof(LedgerSetup).Assembly;
+            // Wolverine's handlers and endpoints are pre-generated C# (src/CompensationLedger/Internal/Generated, written by
+            // `dotnet run --project src/CompensationLedger -- codegen write`; CI regenerates them and fails on a difference).
+            // Loading them instead of compiling with Roslyn at start saves the service ~2 s per endpoint's first request and the
+            // memory Roslyn and its JIT code hold (issue #7). Auto: a handler missing from them is still compiled at run time
+            // (Roslyn, as before), never dropped; nothing is written back to the source tree.
             opts.UseRuntimeCompilation();
-            opts.CodeGeneration.TypeLoadMode = TypeLoadMode.Dynamic;
+            opts.CodeGeneration.TypeLoadMode = TypeLoadMode.Auto;
+            opts.CodeGeneration.SourceCodeWritingEnabled = false;
             opts.Policies.AutoApplyTransactions();
             // Everything that touches money goes through durable queues and the transactional outbox.
             opts.Policies.UseDurableLocalQueues();
