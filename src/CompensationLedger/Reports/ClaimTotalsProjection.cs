@@ -47,9 +47,10 @@ public sealed partial class ClaimTotalsProjection : EventProjection
     public const string RollupTable = ClaimTotalsRollup.RollupTable;
     public const string CheckpointTable = ClaimTotalsRollup.CheckpointTable;
     public const string MonthlyTable = ClaimTotalsRollup.MonthlyTable;
+    public const string DailyTable = ClaimTotalsRollup.DailyTable;
 
     /// <summary>Every table of the totals, the rollup's last: what a rebuild swaps and a test empties.</summary>
-    public static readonly IReadOnlyList<string> Tables = [ClaimsTable, ChangesTable, RollupTable, MonthlyTable, CheckpointTable];
+    public static readonly IReadOnlyList<string> Tables = [ClaimsTable, ChangesTable, RollupTable, MonthlyTable, DailyTable, CheckpointTable];
 
     /// <summary>The summed figures of one claim, as SQL over its row (alias <c>{0}</c>): what "now" sums and what a change row moves.</summary>
     public static readonly IReadOnlyList<(string Column, string Expression, bool IsCount)> Figures = BuildFigures();

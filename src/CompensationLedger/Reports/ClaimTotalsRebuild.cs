@@ -360,7 +360,7 @@ public sealed class ClaimTotalsRebuild
         await Execute(connection, $"set local lock_timeout = '{(int)LockTimeout.TotalMilliseconds}ms'", ct, tx);
         // The rollup's tables locked first: an advance locks the checkpoint before it writes the rollup, so taking them in the other
         // order could deadlock with one.
-        var live = ClaimTotalsProjection.Tables.OrderBy(t => t switch { ClaimTotalsProjection.CheckpointTable => 0, ClaimTotalsProjection.RollupTable or ClaimTotalsProjection.MonthlyTable => 1, _ => 2 })
+        var live = ClaimTotalsProjection.Tables.OrderBy(t => t switch { ClaimTotalsProjection.CheckpointTable => 0, ClaimTotalsProjection.RollupTable or ClaimTotalsProjection.MonthlyTable or ClaimTotalsProjection.DailyTable => 1, _ => 2 })
             .Select(t => $"{schema}.{t}").ToArray();
         var existing = new List<string>();
         foreach (var table in live)

@@ -31,7 +31,16 @@ public static class ClaimTotalsSql
         decimal Entitled,
         decimal Paid,
         decimal Returned,
-        long[] ByStatus);
+        long[] ByStatus)
+    {
+        /// <summary>
+        /// Nothing in it: the sums of a group whose rows cancel out, as when the change rows of a claim left out as of an instant (one
+        /// whose business time went backwards, folded from its events instead) are subtracted from the monthly and daily sums. No claim
+        /// line is empty (each counts one claim), so such a part is no group of the report.
+        /// </summary>
+        public bool IsEmpty => Claims == 0 && Claimed == 0 && Verified == 0 && UnconvertedClaims == 0 && Unconverted == 0 && VerifiedUnconvertedClaims == 0
+            && VerifiedUnconverted == 0 && Entitled == 0 && Paid == 0 && Returned == 0 && ByStatus.All(n => n == 0);
+    }
 
     private const int StatusFigures = 10; // the figures before the status counts in ClaimTotalsProjection.Figures
 
@@ -102,11 +111,12 @@ public static class ClaimTotalsSql
     }
 
     /// <summary>
-    /// As of an instant from <see cref="ClaimTotalsRollup"/>'s monthly sums: the change rows with business time before <c>@upTo</c>
-    /// (exclusive, ns) are, in one snapshot, exactly (1) the absorbed ones of the months before <c>@month</c> (the first nanosecond of
-    /// the month of the last one counted), summed in the monthly rows, (2) the absorbed ones from <c>@month</c> up to t, and (3) the
-    /// tail's up to t. The claims in <c>@disordered</c> are left out as in <see cref="Sql"/>: their absorbed rows before the month are
-    /// subtracted from the monthly sums (a few rows), the others not read. The same rows as <see cref="Sql"/> sums, so the same answer.
+    /// As of an instant from <see cref="ClaimTotalsRollup"/>'s monthly and daily sums: the change rows with business time before
+    /// <c>@upTo</c> (exclusive, ns) are, in one snapshot, exactly (1) the absorbed ones of the months before <c>@month</c> (the first
+    /// nanosecond of the month of the last one counted), summed in the monthly rows, (2) the absorbed ones of the days from <c>@month</c>
+    /// to <c>@day</c> (the first nanosecond of that one's day), summed in the daily rows, (3) the absorbed ones from <c>@day</c> up to t,
+    /// and (4) the tail's up to t. The claims in <c>@disordered</c> are left out as in <see cref="Sql"/>: their absorbed rows before the
+    /// day are subtracted from the sums (a few rows), the others not read. The same rows as <see cref="Sql"/> sums, so the same answer.
     /// </summary>
     public static string AsOfSql(string schema, PaidVsLostGrouping? grouping, bool oneCase)
     {
@@ -130,13 +140,17 @@ public static class ClaimTotalsSql
                     from {schema}.{ClaimTotalsRollup.MonthlyTable} r
                     where r.grouping = '{ClaimTotalsRollup.GroupingFor(grouping)}' and r.month_ns < @month{ofCase}
                     union all
+                    select {rollupKey} as key, r.fund_currency, r.paid_currency, {Columns("")}
+                    from {schema}.{ClaimTotalsRollup.DailyTable} r
+                    where r.grouping = '{ClaimTotalsRollup.GroupingFor(grouping)}' and r.day_ns >= @month and r.day_ns < @day{ofCase}
+                    union all
                     select {KeyExpression(grouping)}, r.fund_currency, r.paid_currency, {Columns("-")}
                     from {changes} r
-                    where r.claim_id = any(@disordered) and r.at_ns < @month and {xid} < (select horizon from h){ofCase}
+                    where r.claim_id = any(@disordered) and r.at_ns < @day and {xid} < (select horizon from h){ofCase}
                     union all
                     select {KeyExpression(grouping)}, r.fund_currency, r.paid_currency, {Columns("")}
                     from {changes} r
-                    where r.at_ns >= @month and r.at_ns < @upTo and {xid} < (select horizon from h) and r.claim_id <> all(@disordered){ofCase}
+                    where r.at_ns >= @day and r.at_ns < @upTo and {xid} < (select horizon from h) and r.claim_id <> all(@disordered){ofCase}
                     union all
                     select {KeyExpression(grouping)}, r.fund_currency, r.paid_currency, {Columns("")}
                     from {changes} r
@@ -148,7 +162,7 @@ public static class ClaimTotalsSql
     /// <summary>
     /// The report now (<paramref name="asOf"/> null) or as of an instant, or null when its claims are owed in more than one fund
     /// currency. <paramref name="fallbackCurrency"/> states a report without claims, as <see cref="ClaimTotals.FundCurrencyOf"/>.
-    /// "Now" is read from the rollup and its tail, "as of" from its monthly sums, the month's change rows and the tail;
+    /// "Now" is read from the rollup and its tail, "as of" from its monthly and daily sums, the day's change rows and the tail;
     /// <paramref name="claimRows"/> reads them as before the rollup instead (now: the claims' rows; as of: every change row up to t),
     /// which tests hold them equal to.
     /// </summary>
@@ -168,6 +182,7 @@ public static class ClaimTotalsSql
                 r => r.GetGuid(0), ct, [.. parameters]);
             parameters.Add(("upTo", ReportTime.UpTo(at)));
             parameters.Add(("month", ClaimTotalsRollup.MonthStart(ReportTime.UpTo(at) - 1)));
+            parameters.Add(("day", ClaimTotalsRollup.DayStart(ReportTime.UpTo(at) - 1)));
             parameters.Add(("disordered", disordered.ToArray()));
             if (disordered.Count > 0) parts.AddRange((await Folded(session, disordered, at, ct)).Select(l => PartOf(l, grouping)));
         }
@@ -178,6 +193,7 @@ public static class ClaimTotalsSql
             r.GetInt64(3), r.GetDecimal(4), r.GetDecimal(5), r.GetInt64(6), r.GetDecimal(7), r.GetInt64(8), r.GetDecimal(9),
             r.GetDecimal(10), r.GetDecimal(11), r.GetDecimal(12),
             [.. Enum.GetValues<ClaimStatus>().Select((_, i) => r.GetInt64(3 + StatusFigures + i))]), ct, [.. parameters]));
+        parts.RemoveAll(p => p.IsEmpty);
 
         var fundCurrencies = parts.Where(p => p.Claims != 0).Select(p => p.FundCurrency).Distinct(StringComparer.Ordinal).ToList();
         string fundCurrency;

@@ -69,7 +69,7 @@ public sealed class ClaimCopyImportTests(LedgerApp app) : IntegrationTest(app)
         }
         // The paid-vs-lost rollup and its checkpoint say how far change rows were absorbed (by transaction id), which no two histories
         // share; PaidVsLostTablesTests hold the rollup equal to the change rows it absorbed, after rebuilds too.
-        tables.RemoveAll(t => t is CompensationLedger.Reports.ClaimTotalsRollup.RollupTable or CompensationLedger.Reports.ClaimTotalsRollup.MonthlyTable
+        tables.RemoveAll(t => t is CompensationLedger.Reports.ClaimTotalsRollup.RollupTable or CompensationLedger.Reports.ClaimTotalsRollup.MonthlyTable or CompensationLedger.Reports.ClaimTotalsRollup.DailyTable
             or CompensationLedger.Reports.ClaimTotalsRollup.CheckpointTable);
         var models = new SortedDictionary<string, string[]>(StringComparer.Ordinal);
         foreach (var table in tables)

@@ -162,7 +162,8 @@ public sealed class MigrationsTests(LedgerApp app)
             await insert.ExecuteNonQueryAsync();
         }
 
-        (await migrator.ApplyAsync(scripts)).Applied.ShouldBe([rollup.Name]);
+        (await migrator.ApplyAsync([.. scripts.Where(s => s.Number <= rollup.Number)])).Applied.ShouldBe([rollup.Name]);
+        await migrator.ApplyAsync(scripts); // the later ones (the daily rollup: empty, as nothing is absorbed yet), for today's advance
 
         await using (var connection = new NpgsqlConnection(connectionString))
         {
@@ -179,13 +180,68 @@ public sealed class MigrationsTests(LedgerApp app)
             await using (var tx = await connection.BeginTransactionAsync())
             {
                 var advance = await CompensationLedger.Reports.ClaimTotalsRollup.AdvanceAsync(connection, tx, schema, CancellationToken.None);
-                advance.RollupRows.ShouldBe(8); // one per grouping, in the rollup and the monthly rollup: all rows share their keys and month
+                advance.RollupRows.ShouldBe(12); // one per grouping, in the rollup, the monthly and the daily rollup: all rows share their keys and day
                 await tx.CommitAsync();
             }
             (await Text($"select count(*)::text from {changes} where xid >= {CompensationLedger.Reports.ClaimTotalsRollup.Horizon(schema)}")).ShouldBe("0");
             (await Text($"select string_agg(grouping || ' ' || key || ' ' || claims || ' ' || claimed || ' ' || entitled || ' ' || n_filed || ' ' || n_approved, '; ' order by grouping) from {schema}.{CompensationLedger.Reports.ClaimTotalsRollup.RollupTable}"))
                 .ShouldBe("country US 2 1650.50 980.00 1 1; month 2011-01 2 1650.50 980.00 1 1; platform Alibaba.com 2 1650.50 980.00 1 1; supplier Alibaba.com/cnxinda 2 1650.50 980.00 1 1");
         }
+    }
+
+    [Fact]
+    public async Task The_daily_rollup_migration_sums_the_absorbed_change_rows_per_day_and_leaves_the_tail_to_the_next_advance()
+    {
+        var scripts = Scripts();
+        var daily = scripts.Single(s => s.Name == "0011_claim_totals_rollup_daily.sql");
+        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations_daily");
+        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
+        await migrator.ApplyAsync([.. scripts.Where(s => s.Number < daily.Number)]);
+
+        // A database at 0010: change rows on two days absorbed (below the checkpoint's horizon), one more in the tail.
+        var schema = LedgerSetup.Schema;
+        var changes = $"{schema}.{CompensationLedger.Reports.ClaimTotalsProjection.ChangesTable}";
+        var statuses = string.Join(", ", Enum.GetValues<CompensationLedger.Claims.ClaimStatus>().Select(CompensationLedger.Reports.ClaimTotalsProjection.StatusColumn));
+        long Ns(int day, int hour) => CompensationLedger.Reports.ReportTime.Ns(Instant.FromUtc(2011, 4, day, hour, 0));
+        string Row(string claim, long atNs, decimal claimed) =>
+            $"('{claim}', gen_random_uuid(), {atNs}, '{Case}', 'Alibaba.com', 'cnxinda', 'US', '2011-04', 'USD', 'USD', 1, {claimed}, 0, 0, 0, 0, 0, 0, 0, 0, "
+            + string.Join(", ", Enum.GetValues<CompensationLedger.Claims.ClaimStatus>().Select(st => st == CompensationLedger.Claims.ClaimStatus.Filed ? 1 : 0)) + ")";
+        var columns = $"claim_id, event_id, at_ns, case_id, platform, supplier_account, buyer_country, payment_month, fund_currency, paid_currency, "
+            + $"claims, claimed, verified, unconverted_claims, unconverted, verified_unconverted_claims, verified_unconverted, entitled, paid, returned, {statuses}";
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        async Task<string> Text(string sql)
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            return (string)(await command.ExecuteScalarAsync())!;
+        }
+        async Task Execute(string sql)
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        await Execute($"insert into {changes} ({columns}) values {Row(ClaimA, Ns(11, 8), 1400.00m)}, {Row(ClaimB, Ns(11, 23), 250.50m)}, {Row(ClaimA, Ns(12, 0), 0m)}");
+        await Execute($"insert into {changes} ({columns}) values {Row("0195a2c0-2011-7000-8000-0000000000a3", Ns(12, 9), 99.99m)}");
+        // The horizon at the second transaction: the first one's rows are absorbed, the second's are the tail.
+        await Execute($"insert into {schema}.{CompensationLedger.Reports.ClaimTotalsRollup.CheckpointTable} (id, horizon) "
+            + $"select 1, max(xid) from {changes}");
+
+        (await migrator.ApplyAsync(scripts)).Applied.ShouldBe([daily.Name]);
+
+        string Days() => $"select string_agg(grouping || ' ' || key || ' ' || to_char(to_timestamp(day_ns / 1000000000), 'YYYY-MM-DD') || ' ' || claims || ' ' || claimed, '; ' "
+            + $"order by grouping, day_ns) from {schema}.{CompensationLedger.Reports.ClaimTotalsRollup.DailyTable} where grouping in ('platform', 'supplier')";
+        (await Text(Days())).ShouldBe(
+            "platform Alibaba.com 2011-04-11 2 1650.50; platform Alibaba.com 2011-04-12 1 0; supplier Alibaba.com/cnxinda 2011-04-11 2 1650.50; supplier Alibaba.com/cnxinda 2011-04-12 1 0");
+        (await Text($"select count(distinct grouping)::text from {schema}.{CompensationLedger.Reports.ClaimTotalsRollup.DailyTable}")).ShouldBe("4");
+
+        // The next advance absorbs the tail into the daily sums too.
+        await using (var tx = await connection.BeginTransactionAsync())
+        {
+            await CompensationLedger.Reports.ClaimTotalsRollup.AdvanceAsync(connection, tx, schema, CancellationToken.None);
+            await tx.CommitAsync();
+        }
+        (await Text(Days())).ShouldBe(
+            "platform Alibaba.com 2011-04-11 2 1650.50; platform Alibaba.com 2011-04-12 2 99.99; supplier Alibaba.com/cnxinda 2011-04-11 2 1650.50; supplier Alibaba.com/cnxinda 2011-04-12 2 99.99");
     }
 
     private static readonly Guid Case = Guid.Parse("0195a2c0-2011-7000-8000-00000000ca5e");

@@ -200,7 +200,18 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
              group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.MonthOfRow}
              """);
         monthly.ShouldBe(monthlySums, because + ", monthly");
-        // Each row in the month C# says it is in (the report's own month bound).
+        var daily = await Texts(
+            $"select (grouping, case_id, key, fund_currency, paid_currency, day_ns, {string.Join(", ", figures.Select(f => f.Column))})::text from {Schema}.{ClaimTotalsRollup.DailyTable}");
+        var dailySums = await Texts(
+            $"""
+             select (g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.DayOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f.Column})"))})::text
+             from {Schema}.{ClaimTotalsProjection.ChangesTable} r
+             cross join lateral (values {string.Join(", ", ClaimTotalsRollup.Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+             where r.xid < {ClaimTotalsRollup.Horizon(Schema)}
+             group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.DayOfRow}
+             """);
+        daily.ShouldBe(dailySums, because + ", daily");
+        // Each row in the month and the day C# says it is in (the report's own bounds).
         (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable} r")).ShouldBe(await MonthsAgreeWithCSharp());
         return rollup.Count;
     }
@@ -209,11 +220,12 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand($"select r.at_ns, {ClaimTotalsRollup.MonthOfRow} from {Schema}.{ClaimTotalsProjection.ChangesTable} r", connection);
+        await using var command = new NpgsqlCommand(
+            $"select r.at_ns, {ClaimTotalsRollup.MonthOfRow}, {ClaimTotalsRollup.DayOfRow} from {Schema}.{ClaimTotalsProjection.ChangesTable} r", connection);
         await using var reader = await command.ExecuteReaderAsync();
         long agreed = 0;
         while (await reader.ReadAsync())
-            if (ClaimTotalsRollup.MonthStart(reader.GetInt64(0)) == reader.GetInt64(1)) agreed++;
+            if (ClaimTotalsRollup.MonthStart(reader.GetInt64(0)) == reader.GetInt64(1) && ClaimTotalsRollup.DayStart(reader.GetInt64(0)) == reader.GetInt64(2)) agreed++;
         return agreed;
     }
 
@@ -304,10 +316,13 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             // As of: before everything, at (and a nanosecond before) a sample of the events' own instants, at the end.
             var instants = events.Select(ClaimTotalsLine.BusinessTime).OfType<Instant>().Distinct().Order().ToList();
             var random = new Random(seed);
-            // And each month's first nanosecond and the one before it: where the monthly sums hand over to the change rows.
+            // And each month's first nanosecond and the one before it: where the monthly sums hand over to the daily ones; and some
+            // days' (where the daily sums hand over to the change rows).
             var monthStarts = instants.Select(t => t.InUtc().Date).Select(d => new LocalDate(d.Year, d.Month, 1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant())
                 .Distinct().Skip(1).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) });
-            var sample = instants.Where(_ => random.Next(6) == 0).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) }).Concat(monthStarts)
+            var dayStarts = instants.Select(t => t.InUtc().Date.AtStartOfDayInZone(DateTimeZone.Utc).ToInstant()).Distinct().Skip(1)
+                .Where(_ => random.Next(4) == 0).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) });
+            var sample = instants.Where(_ => random.Next(6) == 0).SelectMany(t => new[] { t, t - Duration.FromNanoseconds(1) }).Concat(monthStarts).Concat(dayStarts)
                 .Append(instants[0] - Duration.FromSeconds(1)).Append(instants[^1]).Append(Instant.MaxValue).ToList();
             if (months) monthStarts.Count().ShouldBeGreaterThan(2, because);
             foreach (var asOf in sample) await ShouldAgreeWithTheFold(store, events, asOf, because);
@@ -476,10 +491,12 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
             (await TailRows()).ShouldBe(0);
             await RollupShouldBeTheChangeRowsBelowItsHorizon($"after transaction {i}, advanced");
             await ShouldAgreeWithTheFold(store, events, null, $"after transaction {i}, advanced");
-            // As of the last event, the first nanosecond of its month and the one before: the monthly sums, the month's rows, both.
+            // As of the last event, the first nanosecond of its month and of its day and the ones before: the monthly sums, the daily
+            // sums, the day's rows, and each pair.
             var last = events.Select(ClaimTotalsLine.BusinessTime).OfType<Instant>().Max();
             var month = new LocalDate(last.InUtc().Year, last.InUtc().Month, 1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant();
-            foreach (var asOf in new[] { last, month, month - Duration.FromNanoseconds(1) })
+            var day = last.InUtc().Date.AtStartOfDayInZone(DateTimeZone.Utc).ToInstant();
+            foreach (var asOf in new[] { last, month, month - Duration.FromNanoseconds(1), day, day - Duration.FromNanoseconds(1) })
                 await ShouldAgreeWithTheFold(store, events, asOf, $"after transaction {i}, advanced");
             // Advancing again with nothing new changes nothing.
             await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
