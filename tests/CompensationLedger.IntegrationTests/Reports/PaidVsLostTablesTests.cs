@@ -447,6 +447,33 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
     }
 
     [Fact]
+    public async Task daily_sums_missing_beside_an_advanced_rollup_are_filled_by_the_next_advance()
+    {
+        // A development database from before migration 0011: Marten creates the daily table empty while the rollup has absorbed rows.
+        using var store = TablesOnlyStore();
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        await Wipe(store);
+        var history = History(23, months: true);
+        await Append(store, history.Take(history.Count / 2));
+        await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
+        await Append(store, history.Skip(history.Count / 2));
+        await using (var connection = new NpgsqlConnection(App.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var truncate = new NpgsqlCommand($"truncate {Schema}.{ClaimTotalsRollup.DailyTable}", connection);
+            await truncate.ExecuteNonQueryAsync();
+        }
+
+        // The next advance fills them from the rows below its horizon, then absorbs the rest.
+        await ClaimTotalsRollup.AdvanceAsync(store, CancellationToken.None);
+        await RollupShouldBeTheChangeRowsBelowItsHorizon("after the backfill");
+        var events = await AllEvents(store);
+        var last = events.Select(ClaimTotalsLine.BusinessTime).OfType<Instant>().Max();
+        foreach (var asOf in new[] { last, last - Duration.FromDays(3), last - Duration.FromDays(40) })
+            await ShouldAgreeWithTheFold(store, events, asOf, "after the backfill");
+    }
+
+    [Fact]
     public async Task a_rebuild_that_fails_before_the_swap_leaves_the_live_tables_as_they_were_and_one_runs_at_a_time()
     {
         using var store = TablesOnlyStore();
