@@ -128,25 +128,37 @@ public static class ClaimTotalsRollup
     public static string Horizon(string schema) => $"coalesce((select c.horizon from {schema}.{CheckpointTable} c where c.id = 1), '0'::xid8)";
 
     /// <summary>
+    /// The statement that sums the change rows <paramref name="where"/> selects into <paramref name="table"/>: per grouping, case, key and
+    /// currencies, and per period when <paramref name="period"/> names its column and its SQL over the row. <paramref name="add"/>: into
+    /// rows already there (an advance), else into an empty table (a backfill).
+    /// </summary>
+    private static string Sums(string schema, string table, (string Column, string OfRow)? period, string where, bool add)
+    {
+        var figures = ClaimTotalsProjection.Figures.Select(f => f.Column).ToList();
+        string[] keys = ["grouping", "case_id", "key", "fund_currency", "paid_currency", .. period is { } p ? new[] { p.Column } : []];
+        return $"""
+                insert into {schema}.{table} as t ({string.Join(", ", keys)}, {string.Join(", ", figures)})
+                select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {(period is { } q ? q.OfRow + ", " : "")}{string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
+                from {schema}.{ClaimTotalsProjection.ChangesTable} r
+                cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+                where {where}
+                group by {string.Join(", ", keys.Select((_, i) => i + 1))}
+                {(add ? $"on conflict ({string.Join(", ", keys)}) do update set {string.Join(", ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))}" : "")}
+                """;
+    }
+
+    /// <summary>
     /// Daily sums missing beside a rollup that has absorbed rows: a database whose daily table Marten created empty (development,
     /// tests: schema built from the model, not by migration 0011, which backfills it) after the rollup had advanced. Fills them from
     /// the change rows below the horizon <paramref name="from"/>, as 0011 does, under the checkpoint's lock; otherwise as-of reports
     /// would miss the absorbed rows of the days of t's month. Two index probes when nothing is missing.
     /// </summary>
-    private static async Task BackfillDailyAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string schema, ulong from, List<string> figures, CancellationToken ct)
+    private static async Task BackfillDailyAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string schema, ulong from, CancellationToken ct)
     {
         await using (var check = new NpgsqlCommand(
                          $"select exists (select 1 from {schema}.{RollupTable}) and not exists (select 1 from {schema}.{DailyTable})", connection, tx))
             if (!(bool)(await check.ExecuteScalarAsync(ct))!) return;
-        await using var backfill = new NpgsqlCommand(
-            $"""
-             insert into {schema}.{DailyTable} (grouping, case_id, key, fund_currency, paid_currency, day_ns, {string.Join(", ", figures)})
-             select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {DayOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
-             from {schema}.{ClaimTotalsProjection.ChangesTable} r
-             cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
-             where r.{XidColumn} < @from::xid8
-             group by 1, 2, 3, 4, 5, 6
-             """, connection, tx);
+        await using var backfill = new NpgsqlCommand(Sums(schema, DailyTable, ("day_ns", DayOfRow), $"r.{XidColumn} < @from::xid8", add: false), connection, tx);
         backfill.Parameters.AddWithValue("from", from.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await backfill.ExecuteNonQueryAsync(ct);
     }
@@ -185,36 +197,15 @@ public static class ClaimTotalsRollup
             from = ulong.Parse(r.GetString(0), System.Globalization.CultureInfo.InvariantCulture);
             to = ulong.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture);
         }
-        var figures = ClaimTotalsProjection.Figures.Select(f => f.Column).ToList();
-        await BackfillDailyAsync(connection, tx, schema, from, figures, ct);
+        await BackfillDailyAsync(connection, tx, schema, from, ct);
         if (to <= from) return new Advance(from, from, 0);
 
+        var absorbed = $"r.{XidColumn} >= @from::xid8 and r.{XidColumn} < @to::xid8";
         await using var absorb = new NpgsqlCommand(
             $"""
-             insert into {schema}.{RollupTable} as t (grouping, case_id, key, fund_currency, paid_currency, {string.Join(", ", figures)})
-             select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
-             from {schema}.{ClaimTotalsProjection.ChangesTable} r
-             cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
-             where r.{XidColumn} >= @from::xid8 and r.{XidColumn} < @to::xid8
-             group by 1, 2, 3, 4, 5
-             on conflict (grouping, case_id, key, fund_currency, paid_currency) do update set
-                 {string.Join(",\n    ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))};
-             insert into {schema}.{MonthlyTable} as t (grouping, case_id, key, fund_currency, paid_currency, month_ns, {string.Join(", ", figures)})
-             select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {MonthOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
-             from {schema}.{ClaimTotalsProjection.ChangesTable} r
-             cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
-             where r.{XidColumn} >= @from::xid8 and r.{XidColumn} < @to::xid8
-             group by 1, 2, 3, 4, 5, 6
-             on conflict (grouping, case_id, key, fund_currency, paid_currency, month_ns) do update set
-                 {string.Join(",\n    ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))};
-             insert into {schema}.{DailyTable} as t (grouping, case_id, key, fund_currency, paid_currency, day_ns, {string.Join(", ", figures)})
-             select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {DayOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
-             from {schema}.{ClaimTotalsProjection.ChangesTable} r
-             cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
-             where r.{XidColumn} >= @from::xid8 and r.{XidColumn} < @to::xid8
-             group by 1, 2, 3, 4, 5, 6
-             on conflict (grouping, case_id, key, fund_currency, paid_currency, day_ns) do update set
-                 {string.Join(",\n    ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))};
+             {Sums(schema, RollupTable, null, absorbed, add: true)};
+             {Sums(schema, MonthlyTable, ("month_ns", MonthOfRow), absorbed, add: true)};
+             {Sums(schema, DailyTable, ("day_ns", DayOfRow), absorbed, add: true)};
              update {checkpoint} set horizon = @to::xid8 where id = 1;
              """, connection, tx);
         absorb.Parameters.AddWithValue("from", from.ToString(System.Globalization.CultureInfo.InvariantCulture));

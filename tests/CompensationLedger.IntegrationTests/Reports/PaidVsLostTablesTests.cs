@@ -189,28 +189,20 @@ public sealed class PaidVsLostTablesTests(LedgerApp app) : IntegrationTest(app)
              group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency
              """);
         rollup.ShouldBe(sums, because);
-        var monthly = await Texts(
-            $"select (grouping, case_id, key, fund_currency, paid_currency, month_ns, {string.Join(", ", figures.Select(f => f.Column))})::text from {Schema}.{ClaimTotalsRollup.MonthlyTable}");
-        var monthlySums = await Texts(
-            $"""
-             select (g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.MonthOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f.Column})"))})::text
-             from {Schema}.{ClaimTotalsProjection.ChangesTable} r
-             cross join lateral (values {string.Join(", ", ClaimTotalsRollup.Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
-             where r.xid < {ClaimTotalsRollup.Horizon(Schema)}
-             group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.MonthOfRow}
-             """);
-        monthly.ShouldBe(monthlySums, because + ", monthly");
-        var daily = await Texts(
-            $"select (grouping, case_id, key, fund_currency, paid_currency, day_ns, {string.Join(", ", figures.Select(f => f.Column))})::text from {Schema}.{ClaimTotalsRollup.DailyTable}");
-        var dailySums = await Texts(
-            $"""
-             select (g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.DayOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f.Column})"))})::text
-             from {Schema}.{ClaimTotalsProjection.ChangesTable} r
-             cross join lateral (values {string.Join(", ", ClaimTotalsRollup.Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
-             where r.xid < {ClaimTotalsRollup.Horizon(Schema)}
-             group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ClaimTotalsRollup.DayOfRow}
-             """);
-        daily.ShouldBe(dailySums, because + ", daily");
+        foreach (var (table, column, ofRow) in new[] { (ClaimTotalsRollup.MonthlyTable, "month_ns", ClaimTotalsRollup.MonthOfRow), (ClaimTotalsRollup.DailyTable, "day_ns", ClaimTotalsRollup.DayOfRow) })
+        {
+            var periodic = await Texts(
+                $"select (grouping, case_id, key, fund_currency, paid_currency, {column}, {string.Join(", ", figures.Select(f => f.Column))})::text from {Schema}.{table}");
+            var periodicSums = await Texts(
+                $"""
+                 select (g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ofRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f.Column})"))})::text
+                 from {Schema}.{ClaimTotalsProjection.ChangesTable} r
+                 cross join lateral (values {string.Join(", ", ClaimTotalsRollup.Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+                 where r.xid < {ClaimTotalsRollup.Horizon(Schema)}
+                 group by g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {ofRow}
+                 """);
+            periodic.ShouldBe(periodicSums, $"{because}, {table}");
+        }
         // Each row in the month and the day C# says it is in (the report's own bounds).
         (await Count($"select count(*) from {Schema}.{ClaimTotalsProjection.ChangesTable} r")).ShouldBe(await MonthsAgreeWithCSharp());
         return rollup.Count;
