@@ -126,12 +126,7 @@ public sealed class SnapshotRebuild<T> where T : class
         // One rebuild at a time: a second would drop the first one's table under it. A session lock, released below (a pooled
         // connection's session outlives its closing), or by PostgreSQL if this process dies.
         var lockName = $"{schema}.{ProjectionName} rebuild";
-        await using (var guard = new NpgsqlCommand("select pg_try_advisory_lock(hashtext(@name))", writer))
-        {
-            guard.Parameters.AddWithValue("name", lockName);
-            if (!(bool)(await guard.ExecuteScalarAsync(ct))!)
-                throw new InvalidOperationException($"Another rebuild of {ProjectionName} is running on this database; wait for it to finish.");
-        }
+        await SwapInRebuild.LockAsync(writer, lockName, ProjectionName, ct);
 
         try
         {
@@ -163,63 +158,23 @@ public sealed class SnapshotRebuild<T> where T : class
         }
         finally
         {
-            // Gone after a swap (moved), or dropped with whatever a failure left: the live table is untouched until the swap commits.
-            await using var cleanup = await Open(CancellationToken.None);
-            await Execute(cleanup, $"drop schema if exists {shadow} cascade", CancellationToken.None);
-            if (writer.State == System.Data.ConnectionState.Open)
-            {
-                await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(hashtext(@name))", writer);
-                unlock.Parameters.AddWithValue("name", lockName);
-                await unlock.ExecuteScalarAsync(CancellationToken.None);
-            }
+            await SwapInRebuild.EndAsync(store, writer, shadow, lockName);
         }
     }
 
-    private async Task<NpgsqlConnection> Open(CancellationToken ct)
-    {
-        var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
-        await connection.OpenAsync(ct);
-        return connection;
-    }
+    private Task<NpgsqlConnection> Open(CancellationToken ct) => SwapInRebuild.OpenAsync(store, ct);
 
     private async Task At(Phase phase)
     {
         if (atPhase is not null) await atPhase(phase);
     }
 
-    private static async Task Execute(NpgsqlConnection connection, string sql, CancellationToken ct, NpgsqlTransaction? tx = null)
-    {
-        await using var command = new NpgsqlCommand(sql, connection, tx);
-        await command.ExecuteNonQueryAsync(ct);
-    }
+    private static Task Execute(NpgsqlConnection connection, string sql, CancellationToken ct, NpgsqlTransaction? tx = null) =>
+        SwapInRebuild.ExecuteAsync(connection, sql, ct, tx);
 
-    /// <summary>
-    /// Where this snapshot stands (<c>REPEATABLE READ</c>): its highest sequence number after <see cref="seenUpTo"/>, and the numbers
-    /// below it that it does not hold (not committed yet, or rolled back), among them those of <see cref="unseen"/> still missing.
-    /// </summary>
-    private async Task<(long Highest, long[] Missing)> SnapshotBounds(NpgsqlConnection reader, NpgsqlTransaction tx, CancellationToken ct)
-    {
-        var missing = new List<long>();
-        await using var gaps = new NpgsqlCommand(
-            $"""
-             select coalesce(max(seq_id), @after) from {events} where seq_id > @after;
-             select n from unnest(@unseen) n where not exists (select 1 from {events} e where e.seq_id = n);
-             select g.prev + 1, g.seq_id - 1 from (
-                 select seq_id, lag(seq_id, 1, @after) over (order by seq_id) as prev from {events} where seq_id > @after) g
-             where g.seq_id > g.prev + 1
-             """, reader, tx);
-        gaps.Parameters.AddWithValue("after", seenUpTo);
-        gaps.Parameters.AddWithValue("unseen", unseen);
-        await using var r = await gaps.ExecuteReaderAsync(ct);
-        await r.ReadAsync(ct);
-        var highest = r.GetInt64(0);
-        await r.NextResultAsync(ct);
-        while (await r.ReadAsync(ct)) missing.Add(r.GetInt64(0));
-        await r.NextResultAsync(ct);
-        while (await r.ReadAsync(ct))
-            for (var n = r.GetInt64(0); n <= r.GetInt64(1); n++) missing.Add(n);
-        return (highest, [.. missing]);
-    }
+    /// <summary>Where this snapshot stands in the log after <see cref="seenUpTo"/> (<see cref="SwapInRebuild.SnapshotBoundsAsync"/>).</summary>
+    private Task<(long Highest, long[] Missing)> SnapshotBounds(NpgsqlConnection reader, NpgsqlTransaction tx, CancellationToken ct) =>
+        SwapInRebuild.SnapshotBoundsAsync(reader, tx, events, seenUpTo, unseen, ct);
 
     /// <summary>Every stream in one snapshot, stream by stream, each document copied as its stream ends.</summary>
     private async Task FirstPassAsync(NpgsqlConnection reader, NpgsqlConnection writer, IQuerySession session, CancellationToken ct)

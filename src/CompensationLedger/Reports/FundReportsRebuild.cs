@@ -1,3 +1,4 @@
+using CompensationLedger.Infrastructure;
 using System.Diagnostics;
 using CompensationLedger.Funds;
 using Marten;
@@ -132,12 +133,7 @@ public sealed class FundReportsRebuild
         // One rebuild at a time: a second would drop the first one's tables under it (a session lock, released below or by PostgreSQL
         // if this process dies).
         var lockName = $"{schema}.{ProjectionName} rebuild";
-        await using (var guard = new NpgsqlCommand("select pg_try_advisory_lock(hashtext(@name))", writer))
-        {
-            guard.Parameters.AddWithValue("name", lockName);
-            if (!(bool)(await guard.ExecuteScalarAsync(ct))!)
-                throw new InvalidOperationException($"Another rebuild of {ProjectionName} is running on this database; wait for it to finish.");
-        }
+        await SwapInRebuild.LockAsync(writer, lockName, ProjectionName, ct);
 
         try
         {
@@ -177,35 +173,19 @@ public sealed class FundReportsRebuild
         }
         finally
         {
-            // Gone after a swap (moved), or dropped with whatever a failure left: the live tables are untouched until the swap commits.
-            await using var cleanup = await Open(CancellationToken.None);
-            await Execute(cleanup, $"drop schema if exists {shadow} cascade", CancellationToken.None);
-            if (writer.State == System.Data.ConnectionState.Open)
-            {
-                await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(hashtext(@name))", writer);
-                unlock.Parameters.AddWithValue("name", lockName);
-                await unlock.ExecuteScalarAsync(CancellationToken.None);
-            }
+            await SwapInRebuild.EndAsync(store, writer, shadow, lockName);
         }
     }
 
-    private async Task<NpgsqlConnection> Open(CancellationToken ct)
-    {
-        var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
-        await connection.OpenAsync(ct);
-        return connection;
-    }
+    private Task<NpgsqlConnection> Open(CancellationToken ct) => SwapInRebuild.OpenAsync(store, ct);
 
     private async Task At(Phase phase)
     {
         if (atPhase is not null) await atPhase(phase);
     }
 
-    private static async Task Execute(NpgsqlConnection connection, string sql, CancellationToken ct, NpgsqlTransaction? tx = null)
-    {
-        await using var command = new NpgsqlCommand(sql, connection, tx);
-        await command.ExecuteNonQueryAsync(ct);
-    }
+    private static Task Execute(NpgsqlConnection connection, string sql, CancellationToken ct, NpgsqlTransaction? tx = null) =>
+        SwapInRebuild.ExecuteAsync(connection, sql, ct, tx);
 
     /// <summary>
     /// One pass in one snapshot (<c>REPEATABLE READ</c>): the events after <see cref="seenUpTo"/> and those numbered in
@@ -215,32 +195,11 @@ public sealed class FundReportsRebuild
     private async Task<long> PassAsync(NpgsqlConnection reader, CancellationToken ct)
     {
         await using var tx = await reader.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
-        long highest;
-        var missing = new List<long>();
-        await using (var gaps = new NpgsqlCommand(
-            $"""
-             select coalesce(max(seq_id), @after) from {events} where seq_id > @after;
-             select n from unnest(@unseen) n where not exists (select 1 from {events} e where e.seq_id = n);
-             select g.prev + 1, g.seq_id - 1 from (
-                 select seq_id, lag(seq_id, 1, @after) over (order by seq_id) as prev from {events} where seq_id > @after) g
-             where g.seq_id > g.prev + 1
-             """, reader, tx))
-        {
-            gaps.Parameters.AddWithValue("after", seenUpTo);
-            gaps.Parameters.AddWithValue("unseen", unseen);
-            await using var r = await gaps.ExecuteReaderAsync(ct);
-            await r.ReadAsync(ct);
-            highest = r.GetInt64(0);
-            await r.NextResultAsync(ct);
-            while (await r.ReadAsync(ct)) missing.Add(r.GetInt64(0));
-            await r.NextResultAsync(ct);
-            while (await r.ReadAsync(ct))
-                for (var n = r.GetInt64(0); n <= r.GetInt64(1); n++) missing.Add(n);
-        }
+        var (highest, missing) = await SwapInRebuild.SnapshotBoundsAsync(reader, tx, events, seenUpTo, unseen, ct);
         var folded = await FoldEvents(reader, tx, ct);
         await tx.CommitAsync(ct);
         seenUpTo = highest;
-        unseen = [.. missing];
+        unseen = missing;
         return folded;
     }
 
