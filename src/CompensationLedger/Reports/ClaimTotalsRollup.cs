@@ -124,6 +124,12 @@ public static class ClaimTotalsRollup
         return ReportTime.Ns(new NodaTime.LocalDate(date.Year, date.Month, 1).AtStartOfDayInZone(NodaTime.DateTimeZone.Utc).ToInstant());
     }
 
+    /// <summary>
+    /// The xmax of the statement's snapshot in SQL (stable: evaluated once per statement): every row a statement of a transaction that
+    /// wrote nothing can see has an xid below it (ids at or above xmax had not ended when the snapshot was taken).
+    /// </summary>
+    public const string SnapshotXmax = "pg_snapshot_xmax(pg_current_snapshot())";
+
     /// <summary>The horizon in SQL: the change rows at or above it are the tail.</summary>
     public static string Horizon(string schema) => $"coalesce((select c.horizon from {schema}.{CheckpointTable} c where c.id = 1), '0'::xid8)";
 
