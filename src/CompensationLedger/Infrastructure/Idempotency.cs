@@ -82,9 +82,13 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<Idempote
 
         if (context.Response.StatusCode < 500)
         {
-            await using var record = new NpgsqlCommand(
-                $"update {schema}.{TableName} set status = @status, content_type = @type, location = @location, body = @body where scope = @scope and key = @key",
-                connection, transaction);
+            // The response's row and the commit in one round trip (issue #7): a batch of the update and COMMIT. If the update
+            // fails, PostgreSQL skips the rest of the batch and the transaction is rolled back when it is disposed, as before.
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            var record = new NpgsqlBatchCommand(
+                $"update {schema}.{TableName} set status = @status, content_type = @type, location = @location, body = @body where scope = @scope and key = @key");
+            batch.BatchCommands.Add(record);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("commit"));
             record.Parameters.AddWithValue("status", context.Response.StatusCode);
             // A response marked no-store (a filing, with the buyer's one-time access code) is not kept: a replay gets the status and Location only.
             var secret = context.Response.Headers.CacheControl.ToString().Contains("no-store", StringComparison.OrdinalIgnoreCase);
@@ -94,8 +98,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<Idempote
             record.Parameters.AddWithValue("body", secret ? Array.Empty<byte>() : captured.ToArray());
             record.Parameters.AddWithValue("scope", scope);
             record.Parameters.AddWithValue("key", key);
-            await record.ExecuteNonQueryAsync(CancellationToken.None);
-            await transaction.CommitAsync(CancellationToken.None);
+            await batch.ExecuteNonQueryAsync(CancellationToken.None);
         }
         else
         {

@@ -60,6 +60,24 @@ public sealed class IdempotencyTests(LedgerApp app) : IntegrationTest(app)
     }
 
     [Fact]
+    public async Task the_answer_is_stored_and_committed_with_the_key_and_no_connection_is_left_in_a_transaction()
+    {
+        // The middleware sends its row's update and COMMIT as one batch (issue #7): the row must be committed with the
+        // response, and Npgsql must know the transaction ended (a pooled connection left "idle in transaction" would hold locks).
+        var client = App.Client("ivy", Roles.Investigator);
+        await (await client.PostJson("/api/cases", CaseApi.PutianLike(), idempotencyKey: "committed-1")).ShouldBe(201);
+
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        var schema = App.Store.Options.DatabaseSchemaName;
+        await using (var row = new Npgsql.NpgsqlCommand($"select status from {schema}.{IdempotencyMiddleware.TableName} where key = 'committed-1'", connection))
+            (await row.ExecuteScalarAsync()).ShouldBe(201);
+        await using var open = new Npgsql.NpgsqlCommand(
+            "select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and state like 'idle in transaction%'", connection);
+        ((long)(await open.ExecuteScalarAsync())!).ShouldBe(0);
+    }
+
+    [Fact]
     public async Task a_refused_request_is_remembered_too()
     {
         var client = App.Client("ivy", Roles.Investigator);
