@@ -138,6 +138,9 @@ public sealed partial class FundReportProjection : EventProjection
 
     private string T(string table) => $"{_schema}.{table}";
 
+    // Statements queued once per payout event, built once per projection (see PostSql).
+    private string? _settledSql, _returnedSql;
+
     // The rows, one definition each: the projection writes them with SQL (idempotent, in any order), FundReportsRebuild folds
     // the events into the same rows in memory and copies them.
 
@@ -289,14 +292,14 @@ public sealed partial class FundReportProjection : EventProjection
     {
         Post(e, ops);
         var at = ReportTime.Ns(e.Data.SettledAt);
-        ops.QueueSqlCommand($"update {T(PayoutsTable)} set settled_at_ns = ?, closed_at_ns = coalesce(closed_at_ns, ?) where payout_id = ?", at, at, e.Data.PayoutId);
+        ops.QueueSqlCommand(_settledSql ??= $"update {T(PayoutsTable)} set settled_at_ns = ?, closed_at_ns = coalesce(closed_at_ns, ?) where payout_id = ?", at, at, e.Data.PayoutId);
     }
 
     public void Project(IEvent<PayoutReturned> e, IDocumentOperations ops)
     {
         Post(e, ops);
         var at = ReportTime.Ns(e.Data.ReturnedAt);
-        ops.QueueSqlCommand($"update {T(PayoutsTable)} set returned_at_ns = ?, return_reason = ?, closed_at_ns = coalesce(closed_at_ns, ?) where payout_id = ?",
+        ops.QueueSqlCommand(_returnedSql ??= $"update {T(PayoutsTable)} set returned_at_ns = ?, return_reason = ?, closed_at_ns = coalesce(closed_at_ns, ?) where payout_id = ?",
             at, e.Data.Reason, at, e.Data.PayoutId);
     }
 
@@ -333,6 +336,26 @@ public sealed partial class FundReportProjection : EventProjection
     }
 
     /// <summary>
+    /// The statement of <see cref="Post{TEvent}"/>, built once: a round's release or a bank statement posts thousands of rows in one
+    /// transaction, and each queued command held its own copy of this ~1 KB text until the commit (issue #7, PROFILING.md).
+    /// </summary>
+    private string PostSql => _postSql ??= $"""
+             with posted as (
+                 insert into {T(PostingsTable)} (fund_id, pool_id, account, occurred_at_ns, version, occurred_at, event_id, event_type, currency, debit, credit, debit_total, credit_total)
+                 select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(before.debit_total, 0) + ?, coalesce(before.credit_total, 0) + ?
+                 from (select 1) as one left join lateral (
+                     select p.debit_total, p.credit_total from {T(PostingsTable)} p
+                     where p.fund_id = ? and p.pool_id = ? and p.account = ? and (p.occurred_at_ns, p.version) < (?, ?)
+                     order by p.occurred_at_ns desc, p.version desc limit 1) as before on true
+                 on conflict do nothing
+                 returning 1)
+             update {T(PostingsTable)} set debit_total = debit_total + ?, credit_total = credit_total + ?
+             where exists (select 1 from posted) and fund_id = ? and pool_id = ? and account = ? and (occurred_at_ns, version) > (?, ?)
+             """;
+
+    private string? _postSql;
+
+    /// <summary>
     /// Writes what the event posts (<see cref="Posted.By"/>: <see cref="Books.PostingsFor"/>, the books' own function, so these rows
     /// never disagree with the books), one row per pool and account, with the account's running totals in business-time order: the
     /// totals of the row before it plus its own. Business time normally only grows along the stream, so the update
@@ -350,19 +373,7 @@ public sealed partial class FundReportProjection : EventProjection
         foreach (var posted in Posted.By(e.Data))
         {
             ops.QueueSqlCommand(
-                $"""
-                 with posted as (
-                     insert into {T(PostingsTable)} (fund_id, pool_id, account, occurred_at_ns, version, occurred_at, event_id, event_type, currency, debit, credit, debit_total, credit_total)
-                     select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(before.debit_total, 0) + ?, coalesce(before.credit_total, 0) + ?
-                     from (select 1) as one left join lateral (
-                         select p.debit_total, p.credit_total from {T(PostingsTable)} p
-                         where p.fund_id = ? and p.pool_id = ? and p.account = ? and (p.occurred_at_ns, p.version) < (?, ?)
-                         order by p.occurred_at_ns desc, p.version desc limit 1) as before on true
-                     on conflict do nothing
-                     returning 1)
-                 update {T(PostingsTable)} set debit_total = debit_total + ?, credit_total = credit_total + ?
-                 where exists (select 1 from posted) and fund_id = ? and pool_id = ? and account = ? and (occurred_at_ns, version) > (?, ?)
-                 """,
+                PostSql,
                 fundId, posted.PoolId, posted.Account, ns, e.Version, at, e.Id, e.EventTypeName, posted.Currency, posted.Debit, posted.Credit, posted.Debit, posted.Credit,
                 fundId, posted.PoolId, posted.Account, ns, e.Version,
                 posted.Debit, posted.Credit, fundId, posted.PoolId, posted.Account, ns, e.Version);
