@@ -7,21 +7,21 @@ namespace CompensationLedger.Funds;
 
 public enum FundIndexKind { Round, Payout }
 
-/// <summary>Which fund a round or payout belongs to, so <c>/api/rounds/{roundId}</c> and <c>/api/payouts/{payoutId}</c> find the fund's stream.</summary>
+/// <summary>
+/// Which fund a round belongs to, so <c>/api/rounds/{roundId}</c> finds the fund's stream. A payout's fund is its row of the payout
+/// register's table (<see cref="Reports.FundReportProjection"/>'s <c>report_payouts</c>, kept inline in the same transaction as the
+/// release or reissue): writing an index document per payout as well was 10,000 upserts in the transaction of a 10,000-payout
+/// release (issue #7). Entries of kind <see cref="FundIndexKind.Payout"/> written before that are no longer read.
+/// </summary>
 public sealed record FundIndexEntry(Guid Id, Guid FundId, FundIndexKind Kind);
 
-/// <summary>Kept inline: the entry is written in the same transaction as the event that creates the round or payout.</summary>
+/// <summary>Kept inline: the entry is written in the same transaction as the event that creates the round.</summary>
 public sealed partial class FundIndexProjection : EventProjection
 {
     /// <summary>A rebuild starts from an empty index, so nothing stale survives it.</summary>
     public FundIndexProjection() => Options.DeleteViewTypeOnTeardown<FundIndexEntry>();
 
     public static void Project(RoundPrepared e, IDocumentOperations ops) => ops.Store(new FundIndexEntry(e.RoundId, e.FundId, FundIndexKind.Round));
-
-    public static void Project(RoundReleased e, IDocumentOperations ops) =>
-        ops.Store(e.Payouts.Select(p => new FundIndexEntry(p.PayoutId, e.FundId, FundIndexKind.Payout)).ToArray());
-
-    public static void Project(PayoutReissued e, IDocumentOperations ops) => ops.Store(new FundIndexEntry(e.PayoutId, e.FundId, FundIndexKind.Payout));
 }
 
 public static class FundStreams
@@ -35,10 +35,9 @@ public static class FundStreams
     public static async Task<IResult> Decide(IDocumentSession session, Guid id, FundIndexKind kind, CancellationToken ct,
         Func<Fund, Instant, Decision> decide, IClock clock, Func<Fund, IResult> answer)
     {
-        var entry = await session.LoadAsync<FundIndexEntry>(id, ct);
-        if (entry is null || entry.Kind != kind)
+        if (await FundOf(session, id, kind, ct) is not { } fundId)
             return Problems.NotFound(kind == FundIndexKind.Round ? "Round" : "Payout", id).ToResult();
-        var stream = await session.Events.FetchForWriting<Fund>(entry.FundId, ct);
+        var stream = await session.Events.FetchForWriting<Fund>(fundId, ct);
         var fund = stream.Aggregate!;
         var decision = decide(fund, clock.GetCurrentInstant());
         if (decision.Refusal is { } refusal) return refusal.ToProblem().ToResult();
@@ -46,9 +45,19 @@ public static class FundStreams
         return answer(decision.Events.Aggregate(fund, (state, e) => Fund.Fold(state, e)!));
     }
 
-    public static async Task<Fund?> OwnerOf(IQuerySession session, Guid id, FundIndexKind kind, CancellationToken ct)
+    public static async Task<Fund?> OwnerOf(IQuerySession session, Guid id, FundIndexKind kind, CancellationToken ct) =>
+        await FundOf(session, id, kind, ct) is { } fundId ? await session.LoadAsync<Fund>(fundId, ct) : null;
+
+    /// <summary>The fund a round (its index entry) or a payout (its register row) belongs to; null when there is none.</summary>
+    public static async Task<Guid?> FundOf(IQuerySession session, Guid id, FundIndexKind kind, CancellationToken ct)
     {
-        var entry = await session.LoadAsync<FundIndexEntry>(id, ct);
-        return entry is null || entry.Kind != kind ? null : await session.LoadAsync<Fund>(entry.FundId, ct);
+        if (kind == FundIndexKind.Round)
+        {
+            var entry = await session.LoadAsync<FundIndexEntry>(id, ct);
+            return entry is { Kind: FundIndexKind.Round } ? entry.FundId : null;
+        }
+        var funds = await session.QueryAsync<Guid>(
+            $"select fund_id from {session.DocumentStore.Options.DatabaseSchemaName}.{Reports.FundReportProjection.PayoutsTable} where payout_id = ?", ct, id);
+        return funds.Count == 0 ? null : funds[0];
     }
 }

@@ -146,6 +146,15 @@ public sealed class FundTests(LedgerApp app) : IntegrationTest(app)
         var read = await App.Client("audrey", Roles.Auditor).GetAsync($"/api/rounds/{roundId}");
         await read.ShouldBe(200);
         (await read.Json()).GetProperty("payouts").GetArrayLength().ShouldBe(3);
+        // A payout is found by its id (its register row names its fund), a round by its own; neither id stands for the other.
+        var payoutId = payouts[0].GetProperty("id").GetGuid();
+        (await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/payouts/{payoutId}")).Json()).GetProperty("reference").GetString()
+            .ShouldBe(payouts[0].GetProperty("reference").GetString());
+        await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/payouts/{roundId}")).ShouldBeProblem(404);
+        await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/rounds/{payoutId}")).ShouldBeProblem(404);
+        events = await App.EventCount();
+        await (await App.Finance().PostJson($"/api/payouts/{roundId}/settlement", new { bankReference = "BANK-X" })).ShouldBeProblem(404);
+        (await App.EventCount()).ShouldBe(events);
         pool = (await App.GetFund(fundId)).Pool(poolId);
         pool.Amount("inTransit").ShouldBe(1_000m);
         pool.Amount("allocated").ShouldBe(0m);
