@@ -114,6 +114,8 @@ public sealed class LocalPostgresCluster : IAsyncDisposable, IDisposable
 
         var options = $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{DataDirectory}' -c max_connections=200";
         if (!_durable) options += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off";
+        // Extra server settings for profiling (PROFILING.md), e.g. LEDGER_POSTGRES_OPTIONS="-c log_min_duration_statement=100".
+        if (Environment.GetEnvironmentVariable("LEDGER_POSTGRES_OPTIONS") is { Length: > 0 } extra) options += " " + extra;
         Run(Tool("pg_ctl"), ["-D", DataDirectory, "-l", Path.Combine(DataDirectory, "server.log"), "-o", options, "-w", "-t", "60", "start"], asPostgres: true);
     }
 
