@@ -138,14 +138,20 @@ public static class RecordEntitlementHandler
     private static Refusal NoFund(RecordEntitlement command) =>
         new("fund-not-found", $"There is no fund with id {command.FundId}.", StatusCodes.Status404NotFound);
 
-    /// <summary>How the RecordEntitlement messages are batched: up to 500 at once, waiting at most 100 ms for more, on a durable queue.</summary>
+    /// <summary>
+    /// How the RecordEntitlement messages are batched: up to 500 at once, waiting at most 100 ms for more, on a durable queue, one
+    /// batch at a time. Two batches at once (the queue's default, one per core) both load the fund, and one loses the race at its
+    /// commit after writing the whole snapshot, then retries: sequential, 10,000 approvals reached the fund in 29.5 s instead of
+    /// 56.7 s and the service's peak memory fell from 543 to 485 MB (issue #7, PROFILING.md).
+    /// </summary>
     public static void Batching(WolverineOptions opts) =>
         opts.BatchMessagesOf<RecordEntitlement>(batching =>
             {
                 batching.BatchSize = 500;
                 batching.TriggerTime = TimeSpan.FromMilliseconds(100);
             })
-            .UseDurableInbox();
+            .UseDurableInbox()
+            .Sequential();
 }
 
 /// <summary>An entitlement a batch refused, decided again on its own so that its refusal concerns it alone.</summary>
