@@ -399,7 +399,21 @@ public sealed record Fund(
         };
     }
 
-    public Fund Apply(BankStatementImported e) => this with { Statements = Statements.Add(e.StatementId, e.Lines) };
+    /// <summary>
+    /// The statement is known by its id only: its lines are in its event and in the report table <c>report_statement_lines</c>
+    /// (what <c>GET .../bank-statements/{id}</c> and the reconciliation read). Kept in the snapshot, a 10,000-line statement added
+    /// megabytes to a document every later decision on the fund loads and rewrites (issue #7).
+    /// </summary>
+    public Fund Apply(BankStatementImported e) => this with { StatementIds = StatementIds.Add(e.StatementId) };
+
+    /// <summary>The ids of the bank statements imported (their lines: <see cref="Apply(BankStatementImported)"/>).</summary>
+    public ImmutableSortedSet<string> StatementIds { get; init; } = ImmutableSortedSet.Create<string>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Whether the statement was imported: by its id, or in <see cref="Statements"/>, where snapshots written before the ids were
+    /// kept alone still hold whole statements (a rebuild of the Fund snapshot moves them to <see cref="StatementIds"/>).
+    /// </summary>
+    public bool HasStatement(string statementId) => StatementIds.Contains(statementId) || Statements.ContainsKey(statementId);
 
     /// <summary>Folds any fund event; for replay in specs, the property test and as-of reads.</summary>
     public static Fund? Fold(Fund? fund, object e) => (e switch

@@ -221,9 +221,11 @@ public static class GetFundEndpoints
     [EndpointSummary("An imported bank statement: each line and what it matched (unmatched and mismatched lines included)")]
     public static async Task<Results<Ok<BankStatementResult>, ProblemHttpResult>> GetBankStatement(Guid fundId, string statementId, IQuerySession session, CancellationToken ct)
     {
-        var fund = await session.LoadAsync<Fund>(fundId, ct);
-        return fund?.Statements.TryGetValue(statementId, out var lines) == true
-            ? TypedResults.Ok(new BankStatementResult(statementId, true, lines))
+        // From the report table (every statement has at least one line), not the fund's document, which a statement-sized read
+        // should not have to load whole.
+        var statement = await Reports.Reconciliation.StatementAsync(session, statementId, Instant.MaxValue, ct, fundId);
+        return statement is not null
+            ? TypedResults.Ok(new BankStatementResult(statementId, true, statement.Lines))
             : TypedResults.Problem(Problems.NotFound("Bank statement", statementId));
     }
 

@@ -99,7 +99,7 @@ public static class ImportBankStatementEndpoint
     public static Decision Decide(Fund fund, IReadOnlyList<StatementLine> lines, string by, Instant now)
     {
         var statementId = StatementId(lines);
-        if (fund.Statements.ContainsKey(statementId)) return Decision.Accept();
+        if (fund.HasStatement(statementId)) return Decision.Accept();
 
         var payoutsByReference = fund.Payouts.Values.ToDictionary(p => p.Reference, StringComparer.OrdinalIgnoreCase);
         var events = new List<object>();
@@ -151,9 +151,17 @@ public static class ImportBankStatementEndpoint
         var decision = Decide(fund, lines, user.StaffName(), clock.GetCurrentInstant());
         var statementId = StatementId(lines);
         stream.AppendMany(decision.Events);
-        var updated = decision.Events.Aggregate(fund, (state, e) => Fund.Fold(state, e)!);
         return decision.Events.Count == 0
-            ? TypedResults.Ok(new BankStatementResult(statementId, true, updated.Statements[statementId]))
-            : TypedResults.Created($"/api/funds/{fund.Id}", new BankStatementResult(statementId, false, updated.Statements[statementId]));
+            ? TypedResults.Ok(new BankStatementResult(statementId, true, (await Lines(session, fund, statementId, ct))!))
+            : TypedResults.Created($"/api/funds/{fund.Id}", new BankStatementResult(statementId, false, decision.Events.OfType<BankStatementImported>().Single().Lines));
+    }
+
+    /// <summary>An imported statement's lines and what each matched: its report table rows (or, from an older snapshot, the fund's copy).</summary>
+    public static async Task<IReadOnlyList<MatchedStatementLine>?> Lines(IQuerySession session, Fund fund, string statementId, CancellationToken ct)
+    {
+        if (fund.Statements.TryGetValue(statementId, out var kept)) return kept;
+        return fund.StatementIds.Contains(statementId)
+            ? (await Reports.Reconciliation.StatementAsync(session, statementId, Instant.MaxValue, ct, fund.Id))?.Lines ?? []
+            : null;
     }
 }

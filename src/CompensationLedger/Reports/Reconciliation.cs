@@ -34,18 +34,20 @@ public static class Reconciliation
     /// The statement as imported (its lines and what each matched), from the report tables; the first import when two
     /// funds imported the same statement. Null when no statement of that id was imported by <paramref name="asOf"/>.
     /// </summary>
-    public static async Task<BankStatementImported?> StatementAsync(IQuerySession session, string statementId, Instant asOf, CancellationToken ct)
+    public static async Task<BankStatementImported?> StatementAsync(IQuerySession session, string statementId, Instant asOf, CancellationToken ct, Guid? fundId = null)
     {
         var table = $"{session.DocumentStore.Options.DatabaseSchemaName}.{FundReportProjection.StatementLinesTable}";
+        // The fund's statement when a fund is given; else the first fund that imported it.
+        var fund = fundId is null ? $"(select fund_id from {table} where statement_id = @statement order by imported_at_ns, fund_id limit 1)" : "@fund";
         var sql = $"""
                    select fund_id, imported_at_ns, line, date, reference, amount, currency, direction, match, payout_id, detail from {table}
-                   where statement_id = @statement and fund_id = (select fund_id from {table} where statement_id = @statement order by imported_at_ns, fund_id limit 1)
+                   where statement_id = @statement and fund_id = {fund}
                    order by line
                    """;
         var rows = await ReportSql.ReadAsync(session, sql, r => (FundId: r.GetGuid(0), ImportedAt: ReportTime.FromNs(r.GetInt64(1)), Line: new MatchedStatementLine(
                 new StatementLine(r.GetInt32(2), r.GetFieldValue<LocalDate>(3), r.GetString(4), new Money(r.GetDecimal(5), r.GetString(6)), Enum.Parse<StatementDirection>(r.GetString(7))),
                 Enum.Parse<StatementMatch>(r.GetString(8)), r.IsDBNull(9) ? null : r.GetGuid(9), r.GetString(10))),
-            ct, ("statement", statementId));
+            ct, fundId is { } id ? [("statement", statementId), ("fund", id)] : [("statement", statementId)]);
         if (rows.Count == 0 || rows[0].ImportedAt > asOf) return null;
         return new BankStatementImported(rows[0].FundId, statementId, [.. rows.Select(r => r.Line)], "", rows[0].ImportedAt);
     }

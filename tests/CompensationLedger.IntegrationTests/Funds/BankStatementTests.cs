@@ -7,6 +7,13 @@ namespace CompensationLedger.IntegrationTests.Funds;
 /// <summary>The whole money path over HTTP: deposit, entitlements, round, release by a second person, bank statement, settled/returned, reissue.</summary>
 public sealed class BankStatementTests(LedgerApp app) : IntegrationTest(app)
 {
+    /// <summary>One property of the fund's stored snapshot, as JSON text (null when absent).</summary>
+    private async Task<string?> SnapshotText(Guid fundId, string property)
+    {
+        await using var session = App.Store.QuerySession();
+        return (await session.QueryAsync<string>($"select (data -> '{property}')::text from {LedgerSetup.Schema}.mt_doc_fund where id = ?", fundId)).Single();
+    }
+
     [Fact]
     public async Task a_statement_settles_and_returns_payouts_by_reference_and_amount_and_importing_it_again_changes_nothing()
     {
@@ -44,11 +51,34 @@ public sealed class BankStatementTests(LedgerApp app) : IntegrationTest(app)
         var statementId = result.GetProperty("statementId").GetString();
         var stored = await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/funds/{fundId}/bank-statements/{statementId}")).Json();
         stored.GetProperty("lines").EnumerateArray().Count(l => l.GetProperty("match").GetString() == "unmatched").ShouldBe(1);
+        // The statement's lines come back as imported (from the report table); the fund's snapshot keeps its id, not its lines.
+        stored.GetProperty("lines").GetRawText().ShouldBe(result.GetProperty("lines").GetRawText());
+        await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/funds/{Guid.NewGuid()}/bank-statements/{statementId}")).ShouldBeProblem(404);
+        await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/funds/{fundId}/bank-statements/{new string('0', 64)}")).ShouldBeProblem(404);
+        (await SnapshotText(fundId, "statementIds")).ShouldBe($"[\"{statementId}\"]");
+        (await SnapshotText(fundId, "statements")).ShouldBe("{}");
 
         var events = await App.EventCount();
         var again = await App.Finance("fatima").PostJson("/api/bank-statements", new { fundId, csv = csv.Replace("\n", "\r\n", StringComparison.Ordinal) });
         await again.ShouldBe(200);
-        (await again.Json()).GetProperty("alreadyImported").GetBoolean().ShouldBeTrue();
+        var replayed = await again.Json();
+        replayed.GetProperty("alreadyImported").GetBoolean().ShouldBeTrue();
+        replayed.GetProperty("lines").GetRawText().ShouldBe(result.GetProperty("lines").GetRawText());
+        (await App.EventCount()).ShouldBe(events);
+
+        // A snapshot written before statements were kept by id (the lines inside it, no ids): the statement is still known.
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.QueueSqlCommand(
+                $"update {LedgerSetup.Schema}.mt_doc_fund f set data = (f.data - 'statementIds') || jsonb_build_object('statements', jsonb_build_object(?, " +
+                $"(select e.data -> 'lines' from {LedgerSetup.Schema}.mt_events e where e.stream_id = f.id and e.type = 'bank_statement_imported'))) where f.id = ?",
+                statementId!, fundId);
+            await session.SaveChangesAsync();
+        }
+        (await SnapshotText(fundId, "statementIds")).ShouldBeNull();
+        var fromOldSnapshot = await App.Finance("fatima").PostJson("/api/bank-statements", new { fundId, csv });
+        await fromOldSnapshot.ShouldBe(200);
+        (await fromOldSnapshot.Json()).GetProperty("lines").GetRawText().ShouldBe(result.GetProperty("lines").GetRawText());
         (await App.EventCount()).ShouldBe(events);
 
         await (await App.Finance().PostJson($"/api/payouts/{bounced.GetProperty("id").GetGuid()}/reissue",
