@@ -305,20 +305,9 @@ public sealed partial class ClaimTotalsProjection : EventProjection, JasperFx.Ev
     /// one per payout and claim; every other event goes to its <c>Project</c> method as before. PaidVsLostTablesTests hold both paths
     /// to <see cref="ClaimTotalsLine.Fold"/>.
     /// </summary>
-    async Task JasperFx.Events.Projections.IInlineProjection<IDocumentOperations>.ApplyAsync(IDocumentOperations operations, IEnumerable<JasperFx.Events.StreamAction> streams,
-        CancellationToken cancellation)
-    {
-        var jitOff = false;
-        foreach (var stream in streams)
-            foreach (var (events, isRun) in PayoutRuns.Split(stream.Events, e => ClaimTotalsLine.ClaimIdsOf(e.Data)))
-                if (isRun)
-                {
-                    if (!jitOff) operations.QueueSqlCommand(PayoutRuns.NoJit);
-                    jitOff = true;
-                    ChangeRun(events, operations);
-                }
-                else await ApplyAsync(operations, events[0], cancellation);
-    }
+    Task JasperFx.Events.Projections.IInlineProjection<IDocumentOperations>.ApplyAsync(IDocumentOperations operations, IEnumerable<JasperFx.Events.StreamAction> streams,
+        CancellationToken cancellation) =>
+        PayoutRuns.ApplyAsync(operations, streams, e => ClaimTotalsLine.ClaimIdsOf(e.Data), ChangeRun, e => ApplyAsync(operations, e, cancellation));
 
     /// <summary>
     /// <see cref="Project(IEvent{PayoutSettled}, IDocumentOperations)"/> (or the returned one) for a whole run, as one statement: the

@@ -309,19 +309,9 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
     /// every other event goes to its <c>Project</c> method as before. The rows written are the same (the fund report tests and
     /// FundReportsRebuildTests hold both paths to the rebuild's fold).
     /// </summary>
-    async Task JasperFx.Events.Projections.IInlineProjection<IDocumentOperations>.ApplyAsync(IDocumentOperations operations, IEnumerable<StreamAction> streams, CancellationToken cancellation)
-    {
-        var jitOff = false;
-        foreach (var stream in streams)
-            foreach (var (events, isRun) in PayoutRuns.Split(stream.Events, e => [PayoutIdOf(e)]))
-                if (isRun)
-                {
-                    if (!jitOff) operations.QueueSqlCommand(PayoutRuns.NoJit);
-                    jitOff = true;
-                    ProjectRun(events, operations);
-                }
-                else await ApplyAsync(operations, events[0], cancellation);
-    }
+    Task JasperFx.Events.Projections.IInlineProjection<IDocumentOperations>.ApplyAsync(IDocumentOperations operations, IEnumerable<StreamAction> streams,
+        CancellationToken cancellation) =>
+        PayoutRuns.ApplyAsync(operations, streams, e => [PayoutIdOf(e)], ProjectRun, e => ApplyAsync(operations, e, cancellation));
 
     private static Guid PayoutIdOf(IEvent e) => e.Data switch
     {
@@ -356,7 +346,12 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         }
     }
 
-    private string? _settledRunSql, _returnedRunSql, _postRunSql, _retotalRunSql;
+    private string? _settledRunSql, _returnedRunSql;
+
+    /// <summary>The two statements of <see cref="PostRun"/>, built together once (they share the accounts' bases).</summary>
+    private RunPostings? _runPostings;
+
+    private sealed record RunPostings(string Insert, string Retotal);
 
     /// <summary>
     /// What <see cref="Post{TEvent}"/> writes for each event of the run, in two statements whatever its length. The first inserts every
@@ -375,6 +370,21 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         }).ToArray();
         if (rows.Length == 0) return;
 
+        var sql = _runPostings ??= BuildRunPostings();
+        ops.QueueSqlCommand(
+            sql.Insert,
+            rows.Select(r => r.Fund).ToArray(), rows.Select(r => r.PoolId).ToArray(), rows.Select(r => r.Account).ToArray(), rows.Select(r => r.Ns).ToArray(),
+            rows.Select(r => r.Version).ToArray(), rows.Select(r => r.At).ToArray(), rows.Select(r => r.Id).ToArray(), rows.Select(r => r.EventTypeName).ToArray(),
+            rows.Select(r => r.Currency).ToArray(), rows.Select(r => r.Debit).ToArray(), rows.Select(r => r.Credit).ToArray());
+        ops.QueueSqlCommand(
+            sql.Retotal,
+            rows.Select(r => r.Fund).ToArray(), rows.Select(r => r.PoolId).ToArray(), rows.Select(r => r.Account).ToArray(), rows.Select(r => r.Ns).ToArray(),
+            rows.Select(r => r.Version).ToArray());
+    }
+
+    private RunPostings BuildRunPostings()
+    {
+        // The accounts' totals just before the run's first row of each, which both statements start from.
         var bases = $"""
                      starts as (
                          select distinct on (s.fund_id, s.pool_id, s.account) s.fund_id, s.pool_id, s.account, s.ns, s.version
@@ -386,8 +396,8 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
                              where b.fund_id = s.fund_id and b.pool_id = s.pool_id and b.account = s.account and (b.occurred_at_ns, b.version) < (s.ns, s.version)
                              order by b.occurred_at_ns desc, b.version desc limit 1) as b on true)
                      """;
-        ops.QueueSqlCommand(
-            _postRunSql ??= $"""
+        return new RunPostings(
+            $"""
                              with input as (
                                  select * from unnest(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                                      as i(fund_id, pool_id, account, ns, version, occurred_at, event_id, event_type, currency, debit, credit)),
@@ -399,11 +409,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
                              window w as (partition by i.fund_id, i.pool_id, i.account order by i.ns, i.version rows between unbounded preceding and current row)
                              on conflict do nothing
                              """,
-            rows.Select(r => r.Fund).ToArray(), rows.Select(r => r.PoolId).ToArray(), rows.Select(r => r.Account).ToArray(), rows.Select(r => r.Ns).ToArray(),
-            rows.Select(r => r.Version).ToArray(), rows.Select(r => r.At).ToArray(), rows.Select(r => r.Id).ToArray(), rows.Select(r => r.EventTypeName).ToArray(),
-            rows.Select(r => r.Currency).ToArray(), rows.Select(r => r.Debit).ToArray(), rows.Select(r => r.Credit).ToArray());
-        ops.QueueSqlCommand(
-            _retotalRunSql ??= $"""
+            $"""
                                 with input as (select * from unnest(?, ?, ?, ?, ?) as i(fund_id, pool_id, account, ns, version)),
                                 {bases},
                                 totals as (
@@ -417,9 +423,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
                                 where t.fund_id = totals.fund_id and t.pool_id = totals.pool_id and t.account = totals.account
                                   and t.occurred_at_ns = totals.occurred_at_ns and t.version = totals.version
                                   and (t.debit_total <> totals.debit_total or t.credit_total <> totals.credit_total)
-                                """,
-            rows.Select(r => r.Fund).ToArray(), rows.Select(r => r.PoolId).ToArray(), rows.Select(r => r.Account).ToArray(), rows.Select(r => r.Ns).ToArray(),
-            rows.Select(r => r.Version).ToArray());
+                                """);
     }
 
     /// <summary>The new payout, in its original's round (read from the original's row: nothing is written for an unknown original).</summary>

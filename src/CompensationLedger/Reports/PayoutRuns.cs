@@ -30,6 +30,25 @@ public static class PayoutRuns
     public static bool IsPayoutClosing(IEvent e) => e.Data is PayoutSettled or PayoutReturned;
 
     /// <summary>
+    /// A projection's inline entry point over <see cref="Split"/>: each run to <paramref name="projectRun"/> (with <see cref="NoJit"/>
+    /// queued once before the transaction's first run), every other event to <paramref name="applyOne"/> (the projection's own dispatch).
+    /// </summary>
+    public static async Task ApplyAsync(Marten.IDocumentOperations operations, IEnumerable<StreamAction> streams, Func<IEvent, IEnumerable<Guid>> keys,
+        Action<IReadOnlyList<IEvent>, Marten.IDocumentOperations> projectRun, Func<IEvent, ValueTask> applyOne)
+    {
+        var jitOff = false;
+        foreach (var stream in streams)
+            foreach (var (events, isRun) in Split(stream.Events, keys))
+                if (isRun)
+                {
+                    if (!jitOff) operations.QueueSqlCommand(NoJit);
+                    jitOff = true;
+                    projectRun(events, operations);
+                }
+                else await applyOne(events[0]);
+    }
+
+    /// <summary>
     /// The events in order, each part either a run (<paramref name="IsRun"/> true: two or more payout settlements, or two or more returns,
     /// with distinct keys) or a single event.
     /// </summary>
