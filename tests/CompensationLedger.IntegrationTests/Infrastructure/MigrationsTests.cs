@@ -132,11 +132,7 @@ public sealed class MigrationsTests(LedgerApp app)
     [Fact]
     public async Task The_rollup_migration_gives_existing_change_rows_a_position_the_first_advance_absorbs()
     {
-        var scripts = Scripts();
-        var rollup = scripts.Single(s => s.Name == "0010_claim_totals_rollup.sql");
-        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations_rollup");
-        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
-        await migrator.ApplyAsync([.. scripts.Where(s => s.Number < rollup.Number)]);
+        var (scripts, rollup, connectionString, migrator) = await DatabaseJustBefore("0010_claim_totals_rollup.sql", "ledger_migrations_rollup");
 
         // A database at 0009 with change rows: two claims filed, one of them approved (its change row moves it between statuses).
         var schema = LedgerSetup.Schema;
@@ -192,11 +188,7 @@ public sealed class MigrationsTests(LedgerApp app)
     [Fact]
     public async Task The_daily_rollup_migration_sums_the_absorbed_change_rows_per_day_and_leaves_the_tail_to_the_next_advance()
     {
-        var scripts = Scripts();
-        var daily = scripts.Single(s => s.Name == "0011_claim_totals_rollup_daily.sql");
-        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations_daily");
-        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
-        await migrator.ApplyAsync([.. scripts.Where(s => s.Number < daily.Number)]);
+        var (scripts, daily, connectionString, migrator) = await DatabaseJustBefore("0011_claim_totals_rollup_daily.sql", "ledger_migrations_daily");
 
         // A database at 0010: change rows on two days absorbed (below the checkpoint's horizon), one more in the tail.
         var schema = LedgerSetup.Schema;
@@ -247,11 +239,7 @@ public sealed class MigrationsTests(LedgerApp app)
     [Fact]
     public async Task The_payout_index_migration_deletes_the_payout_entries_and_keeps_the_rounds()
     {
-        var scripts = Scripts();
-        var cleanup = scripts.Single(s => s.Name == "0012_drop_payout_index_entries.sql");
-        var connectionString = await app.Server.CreateDatabaseAsync("ledger_migrations_fund_index");
-        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
-        await migrator.ApplyAsync([.. scripts.Where(s => s.Number < cleanup.Number)]);
+        var (scripts, cleanup, connectionString, migrator) = await DatabaseJustBefore("0012_drop_payout_index_entries.sql", "ledger_migrations_fund_index");
 
         // Entries as the service wrote them before (the store's own serializer): one round, two payouts.
         var serializer = ((StoreOptions)app.Store.Options).Serializer();
@@ -278,6 +266,18 @@ public sealed class MigrationsTests(LedgerApp app)
 
         await using var read = new NpgsqlCommand($"select string_agg(id::text, ' ') from {LedgerSetup.Schema}.mt_doc_fundindexentry", connection);
         (await read.ExecuteScalarAsync()).ShouldBe(round.Id.ToString());
+    }
+
+    /// <summary>A new database with every migration before <paramref name="scriptName"/> applied: the state that script meets.</summary>
+    private async Task<(IReadOnlyList<MigrationScript> Scripts, MigrationScript Script, string ConnectionString, LedgerMigrator Migrator)> DatabaseJustBefore(
+        string scriptName, string database)
+    {
+        var scripts = Scripts();
+        var script = scripts.Single(s => s.Name == scriptName);
+        var connectionString = await app.Server.CreateDatabaseAsync(database);
+        var migrator = new LedgerMigrator(connectionString, new FakeClock(Now));
+        await migrator.ApplyAsync([.. scripts.Where(s => s.Number < script.Number)]);
+        return (scripts, script, connectionString, migrator);
     }
 
     private static readonly Guid Case = Guid.Parse("0195a2c0-2011-7000-8000-00000000ca5e");
