@@ -14,6 +14,14 @@ try
     // Rebuilds go through LedgerRebuild: the paid-vs-lost tables are rebuilt beside the live ones, safe while the service runs.
     if (args is [LedgerRebuild.Command, .. var names]) return await LedgerRebuild.RunAsync(app.Services, names, CancellationToken.None);
     if (LedgerRebuild.MartenRebuildNames(args) is { } projections) return await LedgerRebuild.RunAsync(app.Services, projections, CancellationToken.None);
+    // Serving (no arguments) runs the host directly: JasperFx's command line loads every assembly in the application's folder to
+    // look for commands (Roslyn's, the culture resource satellites, and beside the tests every test dependency), ~16 MB of
+    // resident memory and startup time for commands a server never runs (issue #7, PROFILING.md). Commands still go through it.
+    if (args.Length == 0)
+    {
+        await app.RunAsync();
+        return 0;
+    }
     return await app.RunJasperFxCommands(args);
 }
 catch (Exception e) when (StartupFailure.Explain(e) is { } sentence)
