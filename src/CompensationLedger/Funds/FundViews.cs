@@ -61,8 +61,12 @@ public sealed record FundView(
 
 public sealed record RoundSummary(Guid Id, int Number, RoundStatus Status, Money Total, int Allocations, int Carried, string PreparedBy, Instant PreparedAt, string? ReleasedBy)
 {
-    public static RoundSummary From(Fund fund, Round r) =>
-        new(r.Id, r.Number, r.Status, fund.Money(r.Allocations.Sum(a => a.Amount.Amount)), r.Allocations.Count, r.Carried.Count, r.PreparedBy, r.PreparedAt, r.ReleasedBy);
+    public static RoundSummary From(Fund fund, Round r)
+    {
+        var allocations = fund.AllocationsOf(r);
+        return new(r.Id, r.Number, r.Status, fund.Money(allocations.Sum(a => a.Amount.Amount)), allocations.Count, r.Carried.Count, r.PreparedBy, r.PreparedAt,
+            r.ReleasedBy);
+    }
 }
 
 /// <summary>A round with every allocation (before release) and its payouts (after).</summary>
@@ -81,9 +85,12 @@ public sealed record RoundView(
     string? ReleasedBy,
     Instant? ReleasedAt)
 {
-    public static RoundView From(Fund fund, Round r) =>
-        new(r.Id, fund.Id, r.Number, r.Status, r.PolicyVersion, fund.Money(r.Allocations.Sum(a => a.Amount.Amount)), r.Allocations, r.Carried,
+    public static RoundView From(Fund fund, Round r)
+    {
+        var allocations = fund.AllocationsOf(r);
+        return new(r.Id, fund.Id, r.Number, r.Status, r.PolicyVersion, fund.Money(allocations.Sum(a => a.Amount.Amount)), allocations, r.Carried,
             r.PayoutIds.Select(id => PayoutView.From(fund, fund.Payouts[id])).ToArray(), r.PreparedBy, r.PreparedAt, r.ReleasedBy, r.ReleasedAt);
+    }
 }
 
 /// <param name="BankDetails">Corrected details of a reissue, account number masked; null means the buyer's own details.</param>

@@ -34,9 +34,13 @@ public sealed class BuyerPayoutTests(LedgerApp app) : IntegrationTest(app)
         await WaitForEntitlements(fundId, 3);
 
         App.Clock.Advance(Duration.FromDays(7));
-        var roundId = (await App.PrepareRound(fundId)).GetProperty("id").GetGuid();
+        var prepared = await App.PrepareRound(fundId);
+        var roundId = prepared.GetProperty("id").GetGuid();
         var round = await (await App.Finance(FundApi.Releaser).PostJson($"/api/rounds/{roundId}/release", new { })).Json();
 
+        // A released round's allocations are its payouts' claim lines (the snapshot keeps them once, in the payouts): shown as prepared.
+        round.GetProperty("allocations").GetRawText().ShouldBe(prepared.GetProperty("allocations").GetRawText());
+        round.GetProperty("total").GetRawText().ShouldBe(prepared.GetProperty("total").GetRawText());
         var payouts = round.GetProperty("payouts").EnumerateArray().ToList();
         payouts.Count.ShouldBe(2);
         var jane = payouts.Single(p => p.GetProperty("claimReferences").GetArrayLength() == 2);
@@ -76,6 +80,58 @@ public sealed class BuyerPayoutTests(LedgerApp app) : IntegrationTest(app)
         var register = await (await auditor.GetAsync($"/api/reports/payout-register?fundId={fundId}")).Json();
         register.GetProperty("payouts").EnumerateArray().Single(l => l.GetProperty("status").GetString() == "settled")
             .GetProperty("claimReference").GetString().ShouldBe($"{first.Reference} {second.Reference}");
+    }
+
+    [Fact]
+    public async Task the_funds_snapshot_stores_a_released_rounds_allocations_once_and_no_null_payout_members_and_reads_its_older_shape_alike()
+    {
+        var fundId = await App.EstablishFund();
+        var poolId = await App.OpenGeneralPool(fundId);
+        await App.Deposit(fundId, poolId, 10_000.00m, "DEP-1");
+        await App.Entitle(fundId, 1, 980.00m, buyer: Ann);
+        await App.Entitle(fundId, 2, 500.00m, buyer: Ann);
+        await App.Entitle(fundId, 3, 700.00m);
+        var prepared = await App.PrepareRound(fundId);
+        var roundId = prepared.GetProperty("id").GetGuid();
+        await (await App.Finance(FundApi.Releaser).PostJson($"/api/rounds/{roundId}/release", new { })).ShouldBe(200);
+        var auditor = App.Client("audrey", Roles.Auditor);
+        var released = await (await auditor.GetAsync($"/api/rounds/{roundId}")).Json();
+        released.GetProperty("allocations").GetRawText().ShouldBe(prepared.GetProperty("allocations").GetRawText());
+        released.GetProperty("payouts").GetArrayLength().ShouldBe(2);
+        var fundView = (await App.GetFund(fundId)).GetProperty("rounds").EnumerateArray().Single();
+        fundView.GetProperty("allocations").GetInt32().ShouldBe(3);
+        fundView.Amount("total").ShouldBe(2_180.00m);
+
+        await using (var query = App.Store.QuerySession())
+        {
+            var shape = (await query.QueryAsync<string>('^', // the JSON path's '?' is not a parameter
+                $"select concat_ws(',', jsonb_array_length(data -> 'rounds' -> ^::text -> 'allocations'), " +
+                $"jsonb_path_exists(data, '$.payouts.*.* ? (@ == null)'), jsonb_path_exists(data, '$.payouts.*.claimLines')) " +
+                $"from {LedgerSetup.Schema}.mt_doc_fund where id = ^", CancellationToken.None, roundId.ToString(), fundId)).Single();
+            shape.ShouldBe("0,f,t", "no allocations stored twice, no null members, the claim lines kept");
+        }
+
+        // A snapshot written before: the released round holds its allocations, payouts every null member.
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.QueueSqlCommand(
+                $"update {LedgerSetup.Schema}.mt_doc_fund f set data = jsonb_set(jsonb_set(f.data, array['rounds', ?, 'allocations'], " +
+                $"(select e.data -> 'allocations' from {LedgerSetup.Schema}.mt_events e where e.stream_id = f.id and e.type = 'round_prepared')), '{{payouts}}', " +
+                "(select jsonb_object_agg(p.key, p.value || '{\"claimId\":null,\"claimReference\":null,\"bankDetails\":null,\"reissueOf\":null," +
+                "\"reissuedAs\":null,\"settledAt\":null,\"returnedAt\":null,\"returnReason\":null,\"pendingReissue\":null}'::jsonb) " +
+                "from jsonb_each(f.data -> 'payouts') p)) where f.id = ?",
+                roundId.ToString(), fundId);
+            await session.SaveChangesAsync();
+        }
+        (await (await auditor.GetAsync($"/api/rounds/{roundId}")).Json()).GetRawText().ShouldBe(released.GetRawText());
+        var payout = released.GetProperty("payouts")[0];
+        var statement = await App.Finance().PostJson("/api/bank-statements", new
+        {
+            fundId,
+            csv = $"date,reference,amount,currency,direction\n2011-04-22,{payout.GetProperty("reference").GetString()},{payout.Amount("amount").ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)},USD,debit\n",
+        });
+        await statement.ShouldBe(201);
+        (await statement.Json()).GetProperty("lines").EnumerateArray().Single().GetProperty("match").GetString().ShouldBe("payout-settled");
     }
 
     [Fact]
