@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using NodaTime;
 
@@ -197,6 +198,10 @@ public sealed record Pool(
 }
 
 /// <summary>What the fund owes one claim and how much of it is already committed (allocated, in transit or settled).</summary>
+/// <remarks>
+/// One per approved claim in the fund's snapshot: zero amounts (most of them, most of the time) and a missing buyer key are left out of
+/// its JSON and read back as zero and null (issue #7).
+/// </remarks>
 public sealed record Entitlement(
     Guid ClaimId,
     string ClaimReference,
@@ -205,9 +210,9 @@ public sealed record Entitlement(
     string SupplierAccountId,
     string BuyerCountry,
     decimal Amount,
-    decimal Allocated,
-    decimal InTransit,
-    decimal Settled,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] decimal Allocated,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] decimal InTransit,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] decimal Settled,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? BuyerKey = null)
 {
     /// <summary>Who is paid: the buyer, or the claim itself when the entitlement was recorded without a buyer key.</summary>
@@ -247,7 +252,8 @@ public sealed record PendingReissue(BankDetails BankDetails, string PreparedBy, 
 /// <remarks>
 /// Stored in the fund's snapshot by the thousand (one per buyer per round), so members that are null are left out of its JSON
 /// (a missing member reads back as null): most payouts have no reissue, return or pending reissue, and ~150 bytes of nulls each
-/// were a fifth of a payout's JSON (issue #7). The same for the nullable members of <see cref="Entitlement"/> and <see cref="Round"/>.
+/// were a fifth of a payout's JSON (issue #7), and so are the per-pool lines and the amount where the claim lines make them (see the
+/// JSON constructor). The same for the nullable members of <see cref="Entitlement"/> and <see cref="Round"/>.
 /// </remarks>
 /// <param name="ClaimId">The one claim of a payout issued before payouts were per buyer; null since (see <see cref="ClaimLines"/>).</param>
 public sealed record Payout(
@@ -256,8 +262,8 @@ public sealed record Payout(
     Guid RoundId,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Guid? ClaimId,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ClaimReference,
-    IReadOnlyList<PoolAmount> Lines,
-    Money Amount,
+    [property: JsonIgnore] IReadOnlyList<PoolAmount> Lines,
+    [property: JsonIgnore] Money Amount,
     PayoutStatus Status,
     Instant IssuedAt,
     string IssuedBy,
@@ -276,6 +282,37 @@ public sealed record Payout(
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public PendingReissue? PendingReissue { get; init; }
+
+    /// <summary>
+    /// The stored shape (the fund's snapshot): <see cref="Lines"/> and <see cref="Amount"/> are left out where they are exactly what
+    /// the claim lines make them (<see cref="PayoutLines.PerPool"/> and their sum: every payout a release or a reissue issued), and
+    /// computed again here. Payouts of one claim (no claim lines) and any payout whose lines differ, even in an amount's scale, keep them.
+    /// </summary>
+    [JsonConstructor]
+    private Payout(Guid id, string reference, Guid roundId, Guid? claimId, string? claimReference, IReadOnlyList<PoolAmount>? storedLines, Money? storedAmount,
+        PayoutStatus status, Instant issuedAt, string issuedBy, BankDetails? bankDetails, Guid? reissueOf, Guid? reissuedAs, Instant? settledAt,
+        Instant? returnedAt, string? returnReason, IReadOnlyList<PayoutLine>? claimLines)
+        : this(id, reference, roundId, claimId, claimReference,
+            storedLines ?? PayoutLines.PerPool(claimLines ?? throw new JsonException($"Payout {id} is stored with neither its lines nor its claim lines.")),
+            storedAmount ?? TotalOf(claimLines ?? throw new JsonException($"Payout {id} is stored with neither its amount nor its claim lines.")),
+            status, issuedAt, issuedBy, bankDetails, reissueOf, reissuedAs, settledAt, returnedAt, returnReason) =>
+        ClaimLines = claimLines;
+
+    [JsonInclude, JsonPropertyName("lines"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private IReadOnlyList<PoolAmount>? StoredLines =>
+        ClaimLines is { Count: > 0 } claimLines && Exactly(PayoutLines.PerPool(claimLines), Lines) ? null : Lines;
+
+    [JsonInclude, JsonPropertyName("amount"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private Money? StoredAmount => ClaimLines is { Count: > 0 } claimLines && Exactly(TotalOf(claimLines), Amount) ? null : Amount;
+
+    private static Money TotalOf(IReadOnlyList<PayoutLine> claimLines) =>
+        new(Fund.Normalised(claimLines.Sum(l => l.Amount.Amount)), claimLines[0].Amount.Currency);
+
+    /// <summary>Equal as written: the same amount with the same scale (500.00 and 500 are equal decimals but not the same JSON).</summary>
+    private static bool Exactly(Money a, Money b) => a.Amount == b.Amount && a.Amount.Scale == b.Amount.Scale && a.Currency == b.Currency;
+
+    private static bool Exactly(IReadOnlyList<PoolAmount> a, IReadOnlyList<PoolAmount> b) =>
+        a.Count == b.Count && a.Zip(b).All(p => p.First.PoolId == p.Second.PoolId && Exactly(p.First.Amount, p.Second.Amount));
 
     [JsonIgnore]
     public IReadOnlyList<PayoutLine> PerClaim => PayoutLines.Of(ClaimId, ClaimReference, Lines, ClaimLines);

@@ -106,9 +106,10 @@ public sealed class BuyerPayoutTests(LedgerApp app) : IntegrationTest(app)
         {
             var shape = (await query.QueryAsync<string>('^', // the JSON path's '?' is not a parameter
                 $"select concat_ws(',', jsonb_array_length(data -> 'rounds' -> ^::text -> 'allocations'), " +
-                $"jsonb_path_exists(data, '$.payouts.*.* ? (@ == null)'), jsonb_path_exists(data, '$.payouts.*.claimLines')) " +
+                $"jsonb_path_exists(data, '$.payouts.*.* ? (@ == null)'), jsonb_path_exists(data, '$.payouts.*.claimLines'), " +
+                $"jsonb_path_exists(data, '$.entitlements.*.allocated'), jsonb_path_exists(data, '$.entitlements.*.inTransit')) " +
                 $"from {LedgerSetup.Schema}.mt_doc_fund where id = ^", CancellationToken.None, roundId.ToString(), fundId)).Single();
-            shape.ShouldBe("0,f,t", "no allocations stored twice, no null members, the claim lines kept");
+            shape.ShouldBe("0,f,t,f,t", "no allocations stored twice, no null members, the claim lines kept, zero amounts left out");
         }
 
         // A snapshot written before: the released round holds its allocations, payouts every null member.
