@@ -160,6 +160,10 @@ public static class PayoutLines
     public static IReadOnlyList<PoolAmount> PerPool(IEnumerable<PayoutLine> lines) =>
         lines.GroupBy(l => l.PoolId).Select(g => new PoolAmount(g.Key, new Money(Fund.Normalised(g.Sum(l => l.Amount.Amount)), g.First().Amount.Currency))).ToArray();
 
+    /// <summary>What claim lines come to, in their currency (a payout's amount; written without trailing zeros, as <see cref="PerPool"/>).</summary>
+    public static Money Total(IReadOnlyList<PayoutLine> lines) =>
+        new(Fund.Normalised(lines.Sum(l => l.Amount.Amount)), lines[0].Amount.Currency);
+
     /// <summary>The references of the claims a payout pays, in ordinal order (one payout per buyer may pay several).</summary>
     public static IReadOnlyList<string> References(IEnumerable<PayoutLine> lines) =>
         lines.Select(l => l.ClaimReference).Distinct().Order(StringComparer.Ordinal).ToArray();
@@ -294,7 +298,7 @@ public sealed record Payout(
         Instant? returnedAt, string? returnReason, IReadOnlyList<PayoutLine>? claimLines)
         : this(id, reference, roundId, claimId, claimReference,
             storedLines ?? PayoutLines.PerPool(claimLines ?? throw new JsonException($"Payout {id} is stored with neither its lines nor its claim lines.")),
-            storedAmount ?? TotalOf(claimLines ?? throw new JsonException($"Payout {id} is stored with neither its amount nor its claim lines.")),
+            storedAmount ?? PayoutLines.Total(claimLines ?? throw new JsonException($"Payout {id} is stored with neither its amount nor its claim lines.")),
             status, issuedAt, issuedBy, bankDetails, reissueOf, reissuedAs, settledAt, returnedAt, returnReason) =>
         ClaimLines = claimLines;
 
@@ -303,10 +307,7 @@ public sealed record Payout(
         ClaimLines is { Count: > 0 } claimLines && Exactly(PayoutLines.PerPool(claimLines), Lines) ? null : Lines;
 
     [JsonInclude, JsonPropertyName("amount"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    private Money? StoredAmount => ClaimLines is { Count: > 0 } claimLines && Exactly(TotalOf(claimLines), Amount) ? null : Amount;
-
-    private static Money TotalOf(IReadOnlyList<PayoutLine> claimLines) =>
-        new(Fund.Normalised(claimLines.Sum(l => l.Amount.Amount)), claimLines[0].Amount.Currency);
+    private Money? StoredAmount => ClaimLines is { Count: > 0 } claimLines && Exactly(PayoutLines.Total(claimLines), Amount) ? null : Amount;
 
     /// <summary>Equal as written: the same amount with the same scale (500.00 and 500 are equal decimals but not the same JSON).</summary>
     private static bool Exactly(Money a, Money b) => a.Amount == b.Amount && a.Amount.Scale == b.Amount.Scale && a.Currency == b.Currency;

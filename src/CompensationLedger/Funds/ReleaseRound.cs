@@ -39,7 +39,7 @@ public static class ReleaseRoundEndpoint
             {
                 var claimLines = buyer.Allocations.Select(a => new PayoutLine(a.ClaimId, a.ClaimReference, a.PoolId, a.Amount)).ToArray();
                 return new PayoutIssued(newPayoutId(), PayoutReference(fund, round.Number, i + 1), null, null, PayoutLines.PerPool(claimLines),
-                    fund.Money(claimLines.Sum(l => l.Amount.Amount)), fund.Entitlements[buyer.Allocations[0].ClaimId].BuyerKey, claimLines);
+                    PayoutLines.Total(claimLines), fund.Entitlements[buyer.Allocations[0].ClaimId].BuyerKey, claimLines);
             })
             .ToArray();
         return Decision.Accept(new RoundReleased(fund.Id, roundId, payouts, by, now));
