@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
@@ -18,7 +19,7 @@ namespace CompensationLedger.Benchmarks;
 /// BenchmarkDotNet micro-benchmarks of the hot pure code: pro-rata allocation and round planning
 /// (src/CompensationLedger/Funds/Allocation.cs), money arithmetic, and what every write to the fund's
 /// stream costs today: folding one more entitlement into the fund and serializing its inline snapshot
-/// (the whole document, every entitlement in it). Run in process (no per-benchmark project build) with a
+/// (the whole document, every entitlement in it), and reading a bulk import's CSV. Run in process (no per-benchmark project build) with a
 /// short job, so they fit in the one command; the smoke run uses a dry job (one call each: it checks they run).
 /// </summary>
 public static class Micro
@@ -36,7 +37,7 @@ public static class Micro
             .AddLogger(ConsoleLogger.Default)
             .WithArtifactsPath(artifacts)
             .WithOptions(ConfigOptions.DisableLogFile | ConfigOptions.JoinSummary);
-        var summaries = BenchmarkRunner.Run([typeof(AllocationBenchmarks), typeof(MoneyBenchmarks), typeof(FundSnapshotBenchmarks)], config);
+        var summaries = BenchmarkRunner.Run([typeof(AllocationBenchmarks), typeof(MoneyBenchmarks), typeof(FundSnapshotBenchmarks), typeof(ImportCsvBenchmarks)], config);
         var results = new List<Result>();
         foreach (var summary in summaries)
             foreach (var report in summary.Reports)
@@ -162,4 +163,48 @@ public class FundSnapshotBenchmarks
 
     [Benchmark]
     public int SerializeSnapshot() => JsonSerializer.SerializeToUtf8Bytes(_fund, _json).Length;
+}
+
+/// <summary>
+/// Reading a bulk import's file (scenario 3): the import reads it twice, once to refuse a broken file before anything is written
+/// and once to file, so every microsecond per row here is paid twice per row of a 100,000-row import.
+/// </summary>
+[MemoryDiagnoser]
+public class ImportCsvBenchmarks
+{
+    private byte[] _file = [];
+    private Dictionary<string, int> _columns = null!;
+    private readonly Guid _caseId = Guid.CreateVersion7();
+
+    [Params(10_000)]
+    public int Rows { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _file = BulkCsvFile.Build(Rows, new LocalDate(2026, 11, 25));
+        _columns = CompensationLedger.Claims.ClaimCsv.ReadHeader(Encoding.UTF8.GetString(_file, 0, _file.AsSpan().IndexOf((byte)'\r')).Split(',')).Index!;
+    }
+
+    /// <summary>The first pass (the whole file checked as CSV).</summary>
+    [Benchmark]
+    public async Task<int> ReadRecords()
+    {
+        var csv = CompensationLedger.Claims.CsvReader.Utf8(new MemoryStream(_file));
+        var rows = 0;
+        while (await csv.ReadAsync() is not null) rows++;
+        return rows;
+    }
+
+    /// <summary>The second pass: records into filing commands, validated.</summary>
+    [Benchmark]
+    public async Task<int> ReadClaims()
+    {
+        var csv = CompensationLedger.Claims.CsvReader.Utf8(new MemoryStream(_file));
+        await csv.ReadAsync();
+        var valid = 0;
+        while (await csv.ReadAsync() is { } record)
+            if (CompensationLedger.Claims.ClaimCsv.ReadRow(_caseId, _columns, record).Command is not null) valid++;
+        return valid;
+    }
 }

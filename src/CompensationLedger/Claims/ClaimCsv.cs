@@ -22,9 +22,10 @@ public sealed class CsvFormatException(int line, string message) : Exception($"L
 /// Line numbers are physical lines, so a goods description over three lines moves the next record's line by three,
 /// which is what a person opening the file in an editor sees.
 /// </summary>
-public sealed class CsvReader(TextReader reader)
+public sealed class CsvReader
 {
-    private readonly char[] _buffer = new char[32 * 1024];
+    private readonly TextReader _reader;
+    private char[] _buffer;
     private int _position;
     private int _length;
     private bool _end;
@@ -32,107 +33,174 @@ public sealed class CsvReader(TextReader reader)
     private int _line = 1;
     private readonly StringBuilder _field = new();
 
-    public static CsvReader Utf8(Stream stream) =>
-        new(new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 32 * 1024, leaveOpen: true));
+    /// <param name="reader">The text to read.</param>
+    /// <param name="bufferSize">Characters read at a time; a record longer than this grows the buffer (small sizes are for tests of records split across reads).</param>
+    public CsvReader(TextReader reader, int bufferSize = 32 * 1024)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(bufferSize, 1);
+        _reader = reader;
+        _buffer = new char[bufferSize];
+    }
+
+    public static CsvReader Utf8(Stream stream, int bufferSize = 32 * 1024) =>
+        new(new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 32 * 1024, leaveOpen: true), bufferSize);
 
     /// <summary>The next record, or null at the end of the file.</summary>
+    /// <remarks>
+    /// A record is parsed from the buffer without awaiting (one state machine per record, not per character: the import reads a
+    /// 100,000-row file twice). When the buffer ends inside a record, the record is parsed again from its start once more text is
+    /// read, so a record split across reads is seen whole.
+    /// </remarks>
     public async ValueTask<CsvRecord?> ReadAsync(CancellationToken ct = default)
     {
         while (true)
         {
-            if (!_started)
-            {
-                _started = true;
-                if (await PeekAsync(ct) == '\uFEFF') _position++;
-            }
-            var first = await PeekAsync(ct);
-            if (first is null) return null;
-            if (first is '\r' or '\n')
-            {
-                await EndOfLineAsync(ct); // a blank line
-                continue;
-            }
-            return await RecordAsync(ct);
+            if (TryRecord(out var record)) return record;
+            await FillAsync(ct);
         }
     }
 
-    private async ValueTask<CsvRecord> RecordAsync(CancellationToken ct)
+    /// <summary>
+    /// The record that starts at the current position, and true, when the buffer holds all of it (or the text has ended: the record
+    /// is null at the end of the file). False, with nothing consumed, when more text must be read first.
+    /// </summary>
+    private bool TryRecord(out CsvRecord? record)
     {
+        record = null;
+        var p = _position;
         var line = _line;
+
+        // Blank lines are skipped.
+        while (true)
+        {
+            if (p == _length)
+            {
+                if (!_end) return false;
+                _position = p;
+                _line = line;
+                return true;
+            }
+            var c = _buffer[p];
+            if (c is not ('\r' or '\n')) break;
+            if (!LineBreak(ref p)) return false;
+            line++;
+        }
+
+        var recordLine = line;
         var fields = new List<string>(16);
         while (true)
         {
-            _field.Clear();
-            var c = await PeekAsync(ct);
-            if (c == '"')
+            if (p < _length && _buffer[p] == '"')
             {
-                _position++;
-                var quoteLine = _line;
+                p++;
+                var quoteLine = line;
+                _field.Clear();
                 while (true)
                 {
-                    var q = await PeekAsync(ct) ?? throw new CsvFormatException(quoteLine, "a quoted field is never closed (a \" is missing).");
-                    _position++;
+                    if (p == _length)
+                    {
+                        if (!_end) return false;
+                        throw new CsvFormatException(quoteLine, "a quoted field is never closed (a \" is missing).");
+                    }
+                    var run = _buffer.AsSpan(p, _length - p);
+                    var special = run.IndexOfAny('"', '\r', '\n');
+                    if (special < 0)
+                    {
+                        _field.Append(run);
+                        p = _length;
+                        continue;
+                    }
+                    _field.Append(run[..special]);
+                    p += special;
+                    var q = _buffer[p++];
                     if (q == '"')
                     {
-                        if (await PeekAsync(ct) == '"')
+                        if (p == _length && !_end) return false;
+                        if (p < _length && _buffer[p] == '"')
                         {
-                            _position++;
+                            p++;
                             _field.Append('"');
                             continue;
                         }
                         break;
                     }
-                    if (q == '\n' || (q == '\r' && await PeekAsync(ct) != '\n')) _line++;
+                    if (q == '\n') line++;
+                    else
+                    {
+                        // A CR counts as a line unless an LF follows (CRLF is one line break, counted at its LF).
+                        if (p == _length && !_end) return false;
+                        if (p == _length || _buffer[p] != '\n') line++;
+                    }
                     _field.Append(q);
                 }
-                var after = await PeekAsync(ct);
-                if (after is not (null or ',' or '\r' or '\n'))
-                    throw new CsvFormatException(_line, "text follows a closing quote; inside a quoted field a quote is written twice (\"\").");
+                if (p == _length && !_end) return false;
+                if (p < _length && _buffer[p] is not (',' or '\r' or '\n'))
+                    throw new CsvFormatException(line, "text follows a closing quote; inside a quoted field a quote is written twice (\"\").");
+                fields.Add(_field.ToString());
             }
             else
             {
-                while (await PeekAsync(ct) is { } u && u is not (',' or '\r' or '\n'))
+                var rest = _buffer.AsSpan(p, _length - p);
+                var stop = rest.IndexOfAny(',', '\r', '\n');
+                if (stop < 0)
                 {
-                    _position++;
-                    _field.Append(u);
+                    if (!_end) return false;
+                    stop = rest.Length;
                 }
+                fields.Add(new string(rest[..stop]));
+                p += stop;
             }
-            fields.Add(_field.ToString());
 
-            var next = await PeekAsync(ct);
-            if (next == ',')
+            if (p == _length)
             {
-                _position++;
+                if (!_end) return false;
+            }
+            else if (_buffer[p] == ',')
+            {
+                p++;
                 continue;
             }
-            if (next is '\r' or '\n') await EndOfLineAsync(ct);
-            return new CsvRecord(line, fields);
+            else
+            {
+                if (!LineBreak(ref p)) return false;
+                line++;
+            }
+            _position = p;
+            _line = line;
+            record = new CsvRecord(recordLine, fields);
+            return true;
         }
     }
 
-    private async ValueTask EndOfLineAsync(CancellationToken ct)
+    /// <summary>Steps over the CRLF, LF or CR at <paramref name="p"/>; false when a CR ends the buffer and the next character is not read yet.</summary>
+    private bool LineBreak(ref int p)
     {
-        if (await PeekAsync(ct) == '\r')
+        if (_buffer[p] == '\r')
         {
-            _position++;
-            if (await PeekAsync(ct) == '\n') _position++;
+            if (p + 1 == _length && !_end) return false;
+            p++;
+            if (p < _length && _buffer[p] == '\n') p++;
         }
-        else _position++;
-        _line++;
+        else p++;
+        return true;
     }
 
-    private async ValueTask<char?> PeekAsync(CancellationToken ct)
+    /// <summary>Keeps the unread part at the front of the buffer (growing it when one record fills it) and reads more after it.</summary>
+    private async ValueTask FillAsync(CancellationToken ct)
     {
-        if (_position < _length) return _buffer[_position];
-        if (_end) return null;
-        _length = await reader.ReadAsync(_buffer.AsMemory(), ct);
+        var unread = _length - _position;
+        if (_position > 0) Array.Copy(_buffer, _position, _buffer, 0, unread);
+        else if (unread == _buffer.Length) Array.Resize(ref _buffer, _buffer.Length * 2);
         _position = 0;
-        if (_length == 0)
+        _length = unread;
+        var read = await _reader.ReadAsync(_buffer.AsMemory(_length), ct);
+        if (read == 0) _end = true;
+        _length += read;
+        if (!_started && _length > 0)
         {
-            _end = true;
-            return null;
+            _started = true;
+            if (_buffer[0] == '\uFEFF') _position = 1;
         }
-        return _buffer[0];
     }
 }
 

@@ -59,6 +59,63 @@ public sealed class ClaimCsvSpecs
         ClaimCsv.ReadHeader(records[0].Fields).Errors.ShouldBeNull();
     }
 
+    // Every kind of field and line break, with records split at every possible place by small read buffers.
+    private const string Tricky = "h1,h2,h3\r\n\r\n1,\"a, \"\"quoted\"\"\r\nvalue\",x\n\"\",,\"cr\ronly\"\r2,\"end\"\"\"\r\n\n\rlast,\"\"\"\"\"\",";
+
+    private static async Task<List<CsvRecord>> ReadWith(string text, int bufferSize)
+    {
+        var reader = new CsvReader(new StringReader(text), bufferSize);
+        var records = new List<CsvRecord>();
+        while (await reader.ReadAsync() is { } record) records.Add(record);
+        return records;
+    }
+
+    [Fact]
+    public async Task quotes_line_breaks_and_empty_fields_read_as_written()
+    {
+        var records = await ReadWith(Tricky, 32 * 1024);
+
+        records.Select(r => r.Fields).ShouldBe([
+            ["h1", "h2", "h3"],
+            ["1", "a, \"quoted\"\r\nvalue", "x"],
+            ["", "", "cr\ronly"],
+            ["2", "end\""],
+            ["last", "\"\"", ""],
+        ]);
+        records.Select(r => r.Line).ShouldBe([1, 3, 5, 7, 10]);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(7)]
+    [InlineData(11)]
+    [InlineData(16)]
+    [InlineData(64)]
+    public async Task a_record_split_across_reads_is_read_as_one(int bufferSize)
+    {
+        var whole = await ReadWith(Tricky, 32 * 1024);
+
+        var split = await ReadWith(Tricky, bufferSize);
+
+        split.Select(r => r.Line).ShouldBe(whole.Select(r => r.Line));
+        split.Select(r => r.Fields).ShouldBe(whole.Select(r => r.Fields));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(32 * 1024)]
+    public async Task a_byte_order_mark_is_skipped_and_format_errors_name_their_line_whatever_the_buffer(int bufferSize)
+    {
+        (await ReadWith("\uFEFFh1,h2\n1,2", bufferSize))[0].Fields[0].ShouldBe("h1");
+        (await Should.ThrowAsync<CsvFormatException>(() => ReadWith("h1,h2\n1,\"never\nclosed\n3,4\n", bufferSize))).Line.ShouldBe(2);
+        (await Should.ThrowAsync<CsvFormatException>(() => ReadWith("h1,h2\n1,\"two\nlines\" tail\n", bufferSize))).Line.ShouldBe(3);
+    }
+
     [Fact]
     public async Task an_unclosed_quote_names_the_line_it_opened_on()
     {
