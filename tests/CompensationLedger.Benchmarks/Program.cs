@@ -22,6 +22,8 @@ using Npgsql;
 //   --lifecycle N / --events N  override scenario 2's claims / scenarios 5-6's events (a medium run)
 //   --bulk-only [--bulk N]  only scenario 3, N rows (default 20,000): the import row by row through Marten (Ledger:Import:Copy=false),
 //                the import with COPY, and the baseline, in that order on one cluster, with service CPU and database counters; writes bulk.{md,json}
+//                (--copy-only leaves out the row-by-row import: the COPY path and the baseline at 100,000 rows in a couple of minutes;
+//                with LEDGER_POSTGRES_OPTIONS="-c shared_preload_libraries=pg_stat_statements" the notes list where the server's time went)
 //   --rebuild-budget S  scenario 5's bound in seconds (default 240), e.g. with --large-only to measure scenario 6 at a million events
 //   --filing-only only scenarios 1 and 4 (filing, status lookups) and the service's peak RSS; writes filing.{md,json}
 //   --filings N / --lookups N   override scenario 1's filings per client count / scenario 4's lookups
@@ -121,6 +123,7 @@ if (args.Contains("--bulk-only"))
     {
         ["Logging__LogLevel__Default"] = "Warning", ["Logging__LogLevel__CompensationLedger.Claims.ClaimImportResult"] = "Information", ["Ledger__Import__Copy"] = "false",
     };
+    if (!args.Contains("--copy-only"))
     await using (var rowByRow = await RunningService.StartAsync(ledgerDb, key, issuer, settings))
     {
         await BulkImport(rowByRow.BaseAddress, rowByRow.ProcessId, 50, 10_000_000, "warm-up", record: false);
@@ -129,12 +132,12 @@ if (args.Contains("--bulk-only"))
         peakRss["service, row by row"] = Rss.PeakMegabytes(rowByRow.ProcessId);
     }
     await BulkImport(service.BaseAddress, service.ProcessId, 50, 10_000_100, "warm-up", record: false);
+    var statements = await StatementStats.ResetAsync(ledgerDb);
     await BulkImport(service.BaseAddress, service.ProcessId, rows, rows, "service (HTTP, one CSV), COPY");
     notes.AddRange(service.Output.Split('\n').Where(l => l.Contains("Import of", StringComparison.Ordinal)).Skip(1).Select(l => "COPY, the service's log: " + l.Trim()));
     peakRss["service, COPY"] = Rss.PeakMegabytes(service.ProcessId);
-    var baselineClock = Stopwatch.StartNew();
-    await Baseline.BulkImport(baselineDb, rows, CompensationLedger.Claims.ImportClaimsEndpoint.BatchSize);
-    results.Add(Whole("bulk import", "baseline (raw SQL, COPY)", rows, baselineClock.Elapsed));
+    await BaselineBulkImport(rows);
+    if (statements) notes.AddRange(await StatementStats.TopAsync(ledgerDb, 16));
     Report.Write(outDir, Option("--name") ?? "bulk", $"scenario 3 only, {rows:N0} rows", results, peakRss, sizesBulk, notes, [], runTime.Elapsed);
     return 0;
 }
@@ -206,26 +209,12 @@ if (args.Contains("--filing-only"))
 
 // 3. Bulk intake: N claims in one CSV import over HTTP (batched appends), against COPY of the same rows in the same batches.
 var bulkRows = smoke ? 200 : 100_000;
-var bulkCsv = BulkCsv(bulkRows, today);
-Console.Error.WriteLine($"bench: bulk import of {bulkRows} rows ({bulkCsv.Length / 1024.0 / 1024.0:0.0} MB of CSV)");
-using (var importer = new HttpClient { BaseAddress = service.BaseAddress, Timeout = TimeSpan.FromMinutes(30) })
-{
-    importer.DefaultRequestHeaders.Authorization = handler.DefaultRequestHeaders.Authorization;
-    var clock = Stopwatch.StartNew();
-    using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/claims/imports?caseId={caseId}") { Content = new ByteArrayContent(bulkCsv) };
-    request.Content.Headers.ContentType = new MediaTypeHeaderValue("text/csv") { CharSet = "utf-8" };
-    request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/csv"));
-    using var response = await importer.SendAsync(request);
-    var outcome = await response.Content.ReadAsStringAsync();
-    clock.Stop();
-    var filed = outcome.Split("\r\n").Count(l => l.Contains(",filed,", StringComparison.Ordinal));
-    if ((int)response.StatusCode != 200 || filed != bulkRows)
-        throw new InvalidOperationException($"Bulk import: {(int)response.StatusCode}, {filed} of {bulkRows} filed: {outcome[..Math.Min(outcome.Length, 2000)]}");
-    results.Add(Whole("bulk import", "service (HTTP, one CSV)", bulkRows, clock.Elapsed));
-}
-var copyClock = Stopwatch.StartNew();
-await Baseline.BulkImport(baselineDb, bulkRows, CompensationLedger.Claims.ImportClaimsEndpoint.BatchSize);
-results.Add(Whole("bulk import", "baseline (raw SQL, COPY)", bulkRows, copyClock.Elapsed));
+Console.Error.WriteLine($"bench: bulk import of {bulkRows} rows");
+// Warmed up as scenario 1's clients are (the import's code compiled, its connections open), and each path timed from a checkpoint.
+await BulkImport(service.BaseAddress, service.ProcessId, 50, 10_000_000, "warm-up", record: false);
+await BulkImport(service.BaseAddress, service.ProcessId, bulkRows, 0, "service (HTTP, one CSV)");
+notes.AddRange(service.Output.Split('\n').Where(l => l.Contains("Import of", StringComparison.Ordinal)).Skip(1).Select(l => "bulk import, the service's log: " + l.Trim()));
+await BaselineBulkImport(bulkRows);
 Console.Error.WriteLine("bench: bulk import done");
 
 // 2. The whole lifecycle for N claims, stage by stage, on the same service.
@@ -263,6 +252,8 @@ async Task BulkImport(Uri address, int pid, int rows, int offset, string path, b
     using var importer = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(30) };
     importer.DefaultRequestHeaders.Authorization = handler.DefaultRequestHeaders.Authorization;
     var (commitsBefore, insertsBefore) = record ? await DatabaseCounters() : default;
+    var checkpointsBefore = record ? await Checkpoint() : 0;
+    var walBefore = record ? await WalPosition() : 0;
     var cpuBefore = CpuSeconds(pid);
     var clock = Stopwatch.StartNew();
     using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/claims/imports?caseId={caseId}") { Content = new ByteArrayContent(csv) };
@@ -276,12 +267,57 @@ async Task BulkImport(Uri address, int pid, int rows, int offset, string path, b
     if ((int)response.StatusCode != 200 || filed != rows)
         throw new InvalidOperationException($"Bulk import: {(int)response.StatusCode}, {filed} of {rows} filed: {outcome[..Math.Min(outcome.Length, 2000)]}");
     if (!record) return;
+    var checkpoints = await Checkpoints() - checkpointsBefore;
+    var wal = await WalPosition() - walBefore;
     await Task.Delay(1100); // backends report their transactions to the statistics at most every second
     var (commitsAfter, insertsAfter) = await DatabaseCounters();
     results.Add(Whole("bulk import", path, rows, clock.Elapsed));
     var inserted = insertsAfter - insertsBefore;
-    notes.Add(string.Create(CultureInfo.InvariantCulture, $"{path}: {rows:N0} rows in {clock.Elapsed.TotalSeconds:0.0} s, service CPU {cpu:0.0} s = {cpu * 1000 / rows:0.00} ms per claim, {commitsAfter - commitsBefore:N0} commits (approximately) and {inserted:N0} rows more in the ledger schema ({(double)inserted / rows:0.0} per claim)"));
+    notes.Add(string.Create(CultureInfo.InvariantCulture, $"{path}: {rows:N0} rows in {clock.Elapsed.TotalSeconds:0.0} s, service CPU {cpu:0.0} s = {cpu * 1000 / rows:0.00} ms per claim, {commitsAfter - commitsBefore:N0} commits (approximately) and {inserted:N0} rows more in the ledger schema ({(double)inserted / rows:0.0} per claim), {wal / 1048576.0:N0} MB of WAL ({(double)wal / rows:N0} bytes per claim), {checkpoints} checkpoint(s) of the server during it"));
     Console.Error.WriteLine("bench: " + notes[^1]);
+}
+
+// The baseline of scenario 3, timed from a checkpoint as the service's import is.
+async Task BaselineBulkImport(int rows)
+{
+    var checkpointsBefore = await Checkpoint();
+    var walBefore = await WalPosition();
+    var clock = Stopwatch.StartNew();
+    await Baseline.BulkImport(baselineDb, rows, CompensationLedger.Claims.ImportClaimsEndpoint.BatchSize);
+    clock.Stop();
+    var checkpoints = await Checkpoints() - checkpointsBefore;
+    var wal = await WalPosition() - walBefore;
+    results.Add(Whole("bulk import", "baseline (raw SQL, COPY)", rows, clock.Elapsed));
+    notes.Add(string.Create(CultureInfo.InvariantCulture, $"baseline (raw SQL, COPY): {rows:N0} rows in {clock.Elapsed.TotalSeconds:0.0} s, {wal / 1048576.0:N0} MB of WAL ({(double)wal / rows:N0} bytes per claim), {checkpoints} checkpoint(s) of the server during it"));
+    Console.Error.WriteLine("bench: " + notes[^1]);
+}
+
+// A checkpoint now, so the timed write that follows does not pay for the dirty pages of what ran before it (and both paths of a
+// scenario start alike); returns the server's checkpoint count after it.
+async Task<long> Checkpoint()
+{
+    await using var connection = new NpgsqlConnection(ledgerDb);
+    await connection.OpenAsync();
+    await using (var checkpoint = new NpgsqlCommand("checkpoint", connection)) await checkpoint.ExecuteNonQueryAsync();
+    return await Checkpoints();
+}
+
+// The server's write-ahead log position in bytes: its difference over a write is how much it logged (rows, index entries, page images).
+async Task<long> WalPosition()
+{
+    await using var connection = new NpgsqlConnection(ledgerDb);
+    await connection.OpenAsync();
+    await using var read = new NpgsqlCommand("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint", connection);
+    return (long)(await read.ExecuteScalarAsync())!;
+}
+
+// Checkpoints the server has made (timed by checkpoint_timeout, or requested: max_wal_size reached, or a CHECKPOINT command).
+async Task<long> Checkpoints()
+{
+    await using var connection = new NpgsqlConnection(ledgerDb);
+    await connection.OpenAsync();
+    await using var read = new NpgsqlCommand("select checkpoints_timed + checkpoints_req from pg_stat_bgwriter", connection);
+    return (long)(await read.ExecuteScalarAsync())!;
 }
 
 // Exact row counts of the ledger schema's tables (events, streams, documents, report tables) and the database's committed transactions
@@ -310,15 +346,7 @@ static double CpuSeconds(int pid)
 static Measurement Whole(string scenario, string path, int rows, TimeSpan elapsed) => Lifecycle.Whole(scenario, path, rows, elapsed);
 
 // A partner's export of N distinct claims, with the quoting a real export has (a comma and quotes in the goods).
-static byte[] BulkCsv(int rows, LocalDate today, int offset = 0)
-{
-    var orderDate = today.PlusDays(-12).ToString("uuuu-MM-dd", CultureInfo.InvariantCulture);
-    var paymentDate = today.PlusDays(-10).ToString("uuuu-MM-dd", CultureInfo.InvariantCulture);
-    var csv = new StringBuilder("buyer_name,buyer_country,buyer_email,buyer_company,buyer_phone,platform,supplier_account,order_reference,order_date,payment_date,amount,currency,payment_reference,beneficiary_account,goods_description\r\n");
-    for (var n = offset; n < offset + rows; n++)
-        csv.Append(CultureInfo.InvariantCulture, $"Bulk Buyer {n},US,bulk{n}@example.com,,,Alibaba.com,cnbench,ORD-BULK-{n},{orderDate},{paymentDate},{1000 + n % 900}.00,USD,TT-BULK-{n},,\"Laptops, \"\"new\"\"\"\r\n");
-    return Encoding.UTF8.GetBytes(csv.ToString());
-}
+static byte[] BulkCsv(int rows, LocalDate today, int offset = 0) => BulkCsvFile.Build(rows, today, offset);
 
 static string RepoRoot()
 {
