@@ -38,8 +38,29 @@ public static class BuyerLookups
     public static async Task<LookupOutcome> LookUp(IQuerySession session, LookupGuard guard, string client, string reference, string accessCode, CancellationToken ct)
     {
         if (guard.Admit(client, reference) is { } wait) return new LookupOutcome.TooManyTries(wait);
-        var claim = await Authenticate(session, guard, reference, accessCode, ct);
-        return claim is null ? new LookupOutcome.NoMatch() : new LookupOutcome.Found(await StatusOf(session, claim, ct));
+
+        // One round trip: the access row and the claim, and the claim's events and payments found through the same reference. The
+        // events and payments are read for any existing reference but used only when the code matches; the answer's bytes for
+        // "unknown reference" and "wrong code" stay the same (NoMatch), as before.
+        var canonical = Canonical(reference);
+        var reads = session.CreateBatchQuery();
+        var credentials = Read(reads, canonical);
+        var eventsRead = reads.Query<EventRow>(EventsByReferenceSql(session), canonical);
+        var paymentsRead = reads.Query<PaymentRow>(PaymentsSql(session, "(select a.id from " + AccessTable(session) + " a where a.data ->> 'reference' = ?)"), canonical);
+        await reads.Execute(ct);
+
+        var (access, claim) = await credentials;
+        if (!Matches(guard, reference, access, accessCode)) return new LookupOutcome.NoMatch();
+        if (claim is null || claim.Id != access!.Id)
+        {
+            // The claim's reference and its access row disagree (never written so; kept from the two-step path): read by the access row's id.
+            claim = await session.LoadAsync<Claim>(access!.Id, ct);
+            return claim is null ? new LookupOutcome.NoMatch() : new LookupOutcome.Found(await StatusOf(session, claim, ct));
+        }
+        var serializer = session.DocumentStore.Options.Serializer();
+        var events = (await eventsRead).Select(e => e.ToEvent(serializer)).ToArray();
+        var payments = (await paymentsRead).Select(r => r.ToPayment()).ToArray();
+        return new LookupOutcome.Found(BuyerStatus.FromPayments(claim, events, payments));
     }
 
     /// <summary>Records the buyer's answer to the open information request, exactly as a handler's would be (same decision).</summary>
@@ -63,22 +84,67 @@ public static class BuyerLookups
     private static async Task<Claim?> Authenticate(IQuerySession session, LookupGuard guard, string reference, string accessCode, CancellationToken ct)
     {
         // The access row and the claim in one round trip (both by their unique reference); the claim is used only when the code matches.
-        var canonical = reference.Trim().ToUpperInvariant();
         var reads = session.CreateBatchQuery();
+        var credentials = Read(reads, Canonical(reference));
+        await reads.Execute(ct);
+        var (access, claim) = await credentials;
+        if (!Matches(guard, reference, access, accessCode)) return null;
+        return claim is { } found && found.Id == access!.Id ? found : await session.LoadAsync<Claim>(access!.Id, ct);
+    }
+
+    private static string Canonical(string reference) => reference.Trim().ToUpperInvariant();
+
+    /// <summary>The access row and the claim by their unique reference, added to a batch.</summary>
+    private static async Task<(ClaimAccess? Access, Claim? Claim)> Read(Marten.Services.BatchQuerying.IBatchedQuery reads, string canonical)
+    {
         var accessRead = reads.Query<ClaimAccess>().Where(a => a.Reference == canonical).FirstOrDefault();
         var claimRead = reads.Query<Claim>().Where(c => c.Reference == canonical).FirstOrDefault();
-        await reads.Execute(ct);
-        var access = await accessRead;
+        return (await accessRead, await claimRead);
+    }
 
+    /// <summary>
+    /// The code checked in constant time (against a stand-in hash when the reference is unknown, so both take the same path); the
+    /// guard counts the failure or clears the reference's count.
+    /// </summary>
+    private static bool Matches(LookupGuard guard, string reference, ClaimAccess? access, string accessCode)
+    {
         var expected = access is null ? StandIn : Convert.FromHexString(access.CodeHash);
         var given = Convert.FromHexString(AccessCodes.Hash(accessCode));
         if (!CryptographicOperations.FixedTimeEquals(expected, given) || access is null)
         {
             guard.Failed(reference);
-            return null;
+            return false;
         }
         guard.Succeeded(reference);
-        return await claimRead is { } claim && claim.Id == access.Id ? claim : await session.LoadAsync<Claim>(access.Id, ct);
+        return true;
+    }
+
+    private static string AccessTable(IQuerySession session) =>
+        session.DocumentStore.Options.FindOrResolveDocumentType(typeof(ClaimAccess)).TableName.QualifiedName;
+
+    /// <summary>A claim's events, in stream order, found by the claim's reference through its access row: each event's .NET type and JSON.</summary>
+    private static string EventsByReferenceSql(IQuerySession session)
+    {
+        var events = session.DocumentStore.Options.Events.DatabaseSchemaName + ".mt_events";
+        return $"""
+                select jsonb_build_object('type', e.mt_dotnet_type, 'data', e.data)
+                from {events} e
+                where e.stream_id = (select a.id from {AccessTable(session)} a where a.data ->> 'reference' = ?)
+                order by e.version
+                """;
+    }
+
+    /// <summary>A row of <see cref="EventsByReferenceSql"/>: the event's .NET type name (as Marten stores it) and its JSON.</summary>
+    public sealed record EventRow(string Type, System.Text.Json.JsonElement Data)
+    {
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Type> Types = new();
+
+        public object ToEvent(Marten.ISerializer serializer)
+        {
+            var type = Types.GetOrAdd(Type, name => System.Type.GetType(name, throwOnError: true)!);
+            using var json = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(Data.GetRawText()));
+            return serializer.FromJson(type, json);
+        }
     }
 
     private static async Task<BuyerClaimStatus> StatusOf(IQuerySession session, Claim claim, CancellationToken ct)
@@ -86,15 +152,18 @@ public static class BuyerLookups
         // The claim's events and its payments (from the payout report tables, not the fund document) in one round trip.
         var reads = session.CreateBatchQuery();
         var eventsRead = reads.Events.FetchStream(claim.Id);
-        var paymentsRead = reads.Query<PaymentRow>(PaymentsSql(session), claim.Id);
+        var paymentsRead = reads.Query<PaymentRow>(PaymentsSql(session, "?"), claim.Id);
         await reads.Execute(ct);
         var events = await eventsRead;
         var payments = (await paymentsRead).Select(r => r.ToPayment()).ToArray();
         return BuyerStatus.FromPayments(claim, events.Select(e => e.Data), payments);
     }
 
-    /// <summary>The payouts that pay a claim, with this claim's part: <c>report_payout_claims</c> by claim, joined to <c>report_payouts</c>.</summary>
-    private static string PaymentsSql(IQuerySession session)
+    /// <summary>
+    /// The payouts that pay a claim, with this claim's part: <c>report_payout_claims</c> by claim, joined to <c>report_payouts</c>;
+    /// <paramref name="claimId"/> is the SQL that gives the claim's id (a parameter, or a subquery).
+    /// </summary>
+    private static string PaymentsSql(IQuerySession session, string claimId)
     {
         var schema = session.DocumentStore.Options.DatabaseSchemaName;
         return $"""
@@ -103,7 +172,7 @@ public static class BuyerLookups
                   'reissued', exists (select 1 from {schema}.{Reports.FundReportProjection.PayoutsTable} r where r.reissue_of = p.payout_id))
                 from {schema}.{Reports.FundReportProjection.PayoutClaimsTable} c
                 join {schema}.{Reports.FundReportProjection.PayoutsTable} p on p.payout_id = c.payout_id
-                where c.claim_id = ?
+                where c.claim_id = {claimId}
                 """;
     }
 

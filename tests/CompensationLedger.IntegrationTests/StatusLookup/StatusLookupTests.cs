@@ -57,6 +57,9 @@ public sealed class StatusLookupTests(LedgerApp app) : IntegrationTest(app)
         after.TryGetProperty("missing", out var missing).ShouldBeTrue();
         missing.ValueKind.ShouldBe(JsonValueKind.Null);
         Titles(after).ShouldBe(["Claim received", "Claim checked", "Information requested", "Information received"]);
+        // The answer builds the status from the claim it just updated and its stream read by id; a lookup reads the claim, its events and
+        // its payments by reference in one round trip: the same status, to the byte.
+        (await App.Status(buyer)).GetRawText().ShouldBe(after.GetRawText());
 
         // Recorded on the claim like a staff-entered answer.
         var history = await (await App.Client("audrey", Roles.Auditor).GetAsync($"/api/claims/{buyer.ClaimId}/history")).Json();
