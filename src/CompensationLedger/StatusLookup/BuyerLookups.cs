@@ -46,7 +46,7 @@ public static class BuyerLookups
         var reads = session.CreateBatchQuery();
         var credentials = Read(reads, canonical);
         var eventsRead = reads.Query<EventRow>(EventsByReferenceSql(session), canonical);
-        var paymentsRead = reads.Query<PaymentRow>(PaymentsSql(session, "(select a.id from " + AccessTable(session) + " a where a.data ->> 'reference' = ?)"), canonical);
+        var paymentsRead = reads.Query<PaymentRow>(PaymentsSql(session, ClaimIdByReferenceSql(session)), canonical);
         await reads.Execute(ct);
 
         var (access, claim) = await credentials;
@@ -119,8 +119,9 @@ public static class BuyerLookups
         return true;
     }
 
-    private static string AccessTable(IQuerySession session) =>
-        session.DocumentStore.Options.FindOrResolveDocumentType(typeof(ClaimAccess)).TableName.QualifiedName;
+    /// <summary>The claim's id by its reference (one parameter), through the access row's unique index on the reference.</summary>
+    private static string ClaimIdByReferenceSql(IQuerySession session) =>
+        $"(select a.id from {session.DocumentStore.Options.FindOrResolveDocumentType(typeof(ClaimAccess)).TableName.QualifiedName} a where a.data ->> 'reference' = ?)";
 
     /// <summary>A claim's events, in stream order, found by the claim's reference through its access row: each event's .NET type and JSON.</summary>
     private static string EventsByReferenceSql(IQuerySession session)
@@ -129,7 +130,7 @@ public static class BuyerLookups
         return $"""
                 select jsonb_build_object('type', e.mt_dotnet_type, 'data', e.data)
                 from {events} e
-                where e.stream_id = (select a.id from {AccessTable(session)} a where a.data ->> 'reference' = ?)
+                where e.stream_id = {ClaimIdByReferenceSql(session)}
                 order by e.version
                 """;
     }
