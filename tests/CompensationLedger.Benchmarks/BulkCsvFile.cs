@@ -4,7 +4,10 @@ using NodaTime;
 
 namespace CompensationLedger.Benchmarks;
 
-/// <summary>The bulk import's file (scenario 3 and the CSV micro-benchmark): one claim per row, rows numbered from <c>offset</c>.</summary>
+/// <summary>
+/// The bulk import's file (scenario 3 and the CSV micro-benchmark): a partner's export of distinct claims, one per row numbered from
+/// <c>offset</c>, with the quoting a real export has (a comma and quotes in the goods).
+/// </summary>
 public static class BulkCsvFile
 {
     public static byte[] Build(int rows, LocalDate today, int offset = 0)

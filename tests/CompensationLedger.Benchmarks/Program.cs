@@ -128,13 +128,13 @@ if (args.Contains("--bulk-only"))
     {
         await BulkImport(rowByRow.BaseAddress, rowByRow.ProcessId, 50, 10_000_000, "warm-up", record: false);
         await BulkImport(rowByRow.BaseAddress, rowByRow.ProcessId, rows, 0, "service (HTTP, one CSV), row by row through Marten");
-        notes.AddRange(rowByRow.Output.Split('\n').Where(l => l.Contains("Import of", StringComparison.Ordinal)).Skip(1).Select(l => "row by row, the service's log: " + l.Trim()));
+        notes.AddRange(ImportLog(rowByRow, "row by row"));
         peakRss["service, row by row"] = Rss.PeakMegabytes(rowByRow.ProcessId);
     }
     await BulkImport(service.BaseAddress, service.ProcessId, 50, 10_000_100, "warm-up", record: false);
     var statements = await StatementStats.ResetAsync(ledgerDb);
     await BulkImport(service.BaseAddress, service.ProcessId, rows, rows, "service (HTTP, one CSV), COPY");
-    notes.AddRange(service.Output.Split('\n').Where(l => l.Contains("Import of", StringComparison.Ordinal)).Skip(1).Select(l => "COPY, the service's log: " + l.Trim()));
+    notes.AddRange(ImportLog(service, "COPY"));
     peakRss["service, COPY"] = Rss.PeakMegabytes(service.ProcessId);
     await BaselineBulkImport(rows);
     if (statements) notes.AddRange(await StatementStats.TopAsync(ledgerDb, 16));
@@ -213,7 +213,7 @@ Console.Error.WriteLine($"bench: bulk import of {bulkRows} rows");
 // Warmed up as scenario 1's clients are (the import's code compiled, its connections open), and each path timed from a checkpoint.
 await BulkImport(service.BaseAddress, service.ProcessId, 50, 10_000_000, "warm-up", record: false);
 await BulkImport(service.BaseAddress, service.ProcessId, bulkRows, 0, "service (HTTP, one CSV)");
-notes.AddRange(service.Output.Split('\n').Where(l => l.Contains("Import of", StringComparison.Ordinal)).Skip(1).Select(l => "bulk import, the service's log: " + l.Trim()));
+notes.AddRange(ImportLog(service, "bulk import"));
 await BaselineBulkImport(bulkRows);
 Console.Error.WriteLine("bench: bulk import done");
 
@@ -248,12 +248,11 @@ return 0;
 // CPU time (/proc/PID/stat, user + system) and the database's own counters (transactions, rows inserted) over it, into the notes.
 async Task BulkImport(Uri address, int pid, int rows, int offset, string path, bool record = true)
 {
-    var csv = BulkCsv(rows, today, offset);
+    var csv = BulkCsvFile.Build(rows, today, offset);
     using var importer = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(30) };
     importer.DefaultRequestHeaders.Authorization = handler.DefaultRequestHeaders.Authorization;
     var (commitsBefore, insertsBefore) = record ? await DatabaseCounters() : default;
-    var checkpointsBefore = record ? await Checkpoint() : 0;
-    var walBefore = record ? await WalPosition() : 0;
+    var writesBefore = record ? await Checkpoint() : default;
     var cpuBefore = CpuSeconds(pid);
     var clock = Stopwatch.StartNew();
     using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/claims/imports?caseId={caseId}") { Content = new ByteArrayContent(csv) };
@@ -267,8 +266,7 @@ async Task BulkImport(Uri address, int pid, int rows, int offset, string path, b
     if ((int)response.StatusCode != 200 || filed != rows)
         throw new InvalidOperationException($"Bulk import: {(int)response.StatusCode}, {filed} of {rows} filed: {outcome[..Math.Min(outcome.Length, 2000)]}");
     if (!record) return;
-    var checkpoints = await Checkpoints() - checkpointsBefore;
-    var wal = await WalPosition() - walBefore;
+    var (wal, checkpoints) = (await ServerWrites()).Since(writesBefore);
     await Task.Delay(1100); // backends report their transactions to the statistics at most every second
     var (commitsAfter, insertsAfter) = await DatabaseCounters();
     results.Add(Whole("bulk import", path, rows, clock.Elapsed));
@@ -280,45 +278,45 @@ async Task BulkImport(Uri address, int pid, int rows, int offset, string path, b
 // The baseline of scenario 3, timed from a checkpoint as the service's import is.
 async Task BaselineBulkImport(int rows)
 {
-    var checkpointsBefore = await Checkpoint();
-    var walBefore = await WalPosition();
+    var writesBefore = await Checkpoint();
     var clock = Stopwatch.StartNew();
     await Baseline.BulkImport(baselineDb, rows, CompensationLedger.Claims.ImportClaimsEndpoint.BatchSize);
     clock.Stop();
-    var checkpoints = await Checkpoints() - checkpointsBefore;
-    var wal = await WalPosition() - walBefore;
+    var (wal, checkpoints) = (await ServerWrites()).Since(writesBefore);
     results.Add(Whole("bulk import", "baseline (raw SQL, COPY)", rows, clock.Elapsed));
     notes.Add(string.Create(CultureInfo.InvariantCulture, $"baseline (raw SQL, COPY): {rows:N0} rows in {clock.Elapsed.TotalSeconds:0.0} s, {wal / 1048576.0:N0} MB of WAL ({(double)wal / rows:N0} bytes per claim), {checkpoints} checkpoint(s) of the server during it"));
     Console.Error.WriteLine("bench: " + notes[^1]);
 }
 
 // A checkpoint now, so the timed write that follows does not pay for the dirty pages of what ran before it (and both paths of a
-// scenario start alike); returns the server's checkpoint count after it.
-async Task<long> Checkpoint()
+// scenario start alike); returns the server's write counters after it.
+async Task<ServerWriteCounters> Checkpoint()
 {
-    await using var connection = new NpgsqlConnection(ledgerDb);
-    await connection.OpenAsync();
-    await using (var checkpoint = new NpgsqlCommand("checkpoint", connection)) await checkpoint.ExecuteNonQueryAsync();
-    return await Checkpoints();
+    await using (var connection = new NpgsqlConnection(ledgerDb))
+    {
+        await connection.OpenAsync();
+        await using var checkpoint = new NpgsqlCommand("checkpoint", connection);
+        await checkpoint.ExecuteNonQueryAsync();
+    }
+    return await ServerWrites();
 }
 
-// The server's write-ahead log position in bytes: its difference over a write is how much it logged (rows, index entries, page images).
-async Task<long> WalPosition()
+// The server's write-ahead log position in bytes (its difference over a write is how much it logged: rows, index entries, page
+// images) and the checkpoints it has made (timed by checkpoint_timeout, or requested: max_wal_size reached, or a CHECKPOINT command).
+async Task<ServerWriteCounters> ServerWrites()
 {
     await using var connection = new NpgsqlConnection(ledgerDb);
     await connection.OpenAsync();
-    await using var read = new NpgsqlCommand("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint", connection);
-    return (long)(await read.ExecuteScalarAsync())!;
+    await using var read = new NpgsqlCommand(
+        "select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, (select checkpoints_timed + checkpoints_req from pg_stat_bgwriter)", connection);
+    await using var reader = await read.ExecuteReaderAsync();
+    await reader.ReadAsync();
+    return new ServerWriteCounters(reader.GetInt64(0), reader.GetInt64(1));
 }
 
-// Checkpoints the server has made (timed by checkpoint_timeout, or requested: max_wal_size reached, or a CHECKPOINT command).
-async Task<long> Checkpoints()
-{
-    await using var connection = new NpgsqlConnection(ledgerDb);
-    await connection.OpenAsync();
-    await using var read = new NpgsqlCommand("select checkpoints_timed + checkpoints_req from pg_stat_bgwriter", connection);
-    return (long)(await read.ExecuteScalarAsync())!;
-}
+// The "Import of ..." line a service logged for each import after its first (the warm-up), labelled for the notes.
+static IEnumerable<string> ImportLog(RunningService service, string label) =>
+    service.Output.Split('\n').Where(l => l.Contains("Import of", StringComparison.Ordinal)).Skip(1).Select(l => $"{label}, the service's log: " + l.Trim());
 
 // Exact row counts of the ledger schema's tables (events, streams, documents, report tables) and the database's committed transactions
 // (the statistics collector's figure: it can lag by the last idle connection's share, so it is approximate).
@@ -345,9 +343,6 @@ static double CpuSeconds(int pid)
 // One timed whole (an import is one request): claims/s over the whole; the latency columns hold the whole's duration.
 static Measurement Whole(string scenario, string path, int rows, TimeSpan elapsed) => Lifecycle.Whole(scenario, path, rows, elapsed);
 
-// A partner's export of N distinct claims, with the quoting a real export has (a comma and quotes in the goods).
-static byte[] BulkCsv(int rows, LocalDate today, int offset = 0) => BulkCsvFile.Build(rows, today, offset);
-
 static string RepoRoot()
 {
     for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
@@ -366,4 +361,10 @@ sealed class StopOnce(Func<ValueTask> stop) : IAsyncDisposable
         _done = true;
         await stop();
     }
+}
+
+/// <summary>The server's WAL position (bytes) and checkpoint count at one moment.</summary>
+internal readonly record struct ServerWriteCounters(long WalBytes, long Checkpoints)
+{
+    public (long WalBytes, long Checkpoints) Since(ServerWriteCounters before) => (WalBytes - before.WalBytes, Checkpoints - before.Checkpoints);
 }

@@ -42,8 +42,8 @@ public sealed class CsvReader
         _buffer = new char[bufferSize];
     }
 
-    public static CsvReader Utf8(Stream stream, int bufferSize = 32 * 1024) =>
-        new(new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 32 * 1024, leaveOpen: true), bufferSize);
+    public static CsvReader Utf8(Stream stream) =>
+        new(new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 32 * 1024, leaveOpen: true));
 
     /// <summary>The next record, or null at the end of the file.</summary>
     /// <remarks>
