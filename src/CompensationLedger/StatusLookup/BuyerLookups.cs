@@ -92,14 +92,18 @@ public static class BuyerLookups
         return claim is { } found && found.Id == access!.Id ? found : await session.LoadAsync<Claim>(access!.Id, ct);
     }
 
+    private const string ByReference = "where d.data ->> 'reference' = ?";
+
     private static string Canonical(string reference) => reference.Trim().ToUpperInvariant();
 
     /// <summary>The access row and the claim by their unique reference, added to a batch.</summary>
     private static async Task<(ClaimAccess? Access, Claim? Claim)> Read(Marten.Services.BatchQuerying.IBatchedQuery reads, string canonical)
     {
-        var accessRead = reads.Query<ClaimAccess>().Where(a => a.Reference == canonical).FirstOrDefault();
-        var claimRead = reads.Query<Claim>().Where(c => c.Reference == canonical).FirstOrDefault();
-        return (await accessRead, await claimRead);
+        // A where clause of SQL, not LINQ: each lookup parsed the two LINQ expressions again (3-4 % of a lookup's CPU). Both match the
+        // unique index on the reference, Marten's own expression for it.
+        var accessRead = reads.Query<ClaimAccess>(ByReference, canonical);
+        var claimRead = reads.Query<Claim>(ByReference, canonical);
+        return ((await accessRead).SingleOrDefault(), (await claimRead).SingleOrDefault());
     }
 
     /// <summary>
@@ -143,7 +147,8 @@ public static class BuyerLookups
         public object ToEvent(Marten.ISerializer serializer)
         {
             var type = Types.GetOrAdd(Type, name => System.Type.GetType(name, throwOnError: true)!);
-            using var json = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(Data.GetRawText()));
+            // The element's own UTF-8 bytes, not a string of them first.
+            using var json = new MemoryStream(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(Data).ToArray(), writable: false);
             return serializer.FromJson(type, json);
         }
     }
