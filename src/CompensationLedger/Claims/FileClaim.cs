@@ -154,6 +154,7 @@ public static class FileClaimEndpoint
 
     [WolverinePost("/api/claims", Name = "FileClaim")]
     [Authorize(Roles = Roles.ClaimsHandler)]
+    [IdempotentInTransaction]
     [Tags("Claims")]
     [ProducesResponseType<ClaimFiledResponse>(StatusCodes.Status201Created)]
     [ProducesResponseType<ProblemDetails>(StatusCodes.Status400BadRequest, "application/problem+json")]
@@ -191,11 +192,14 @@ public static class FileClaimEndpoint
 
         var filed = (ClaimFiled)decision.Events[0];
         var accessCode = AccessCodes.New();
+        var location = $"/api/claims/{claimId}";
+        // An Idempotency-Key's row commits with the claim, or neither does; queued first, so a racing duplicate waits on it.
+        Idempotency.RecordInTransaction(response.HttpContext, session, StatusCodes.Status201Created, location);
         Record(session, filed, command, accessCode);
 
         // The body holds the only copy of the access code: no cache, and the idempotency store keeps no body for it.
         response.Headers.CacheControl = "no-store";
         response.Headers.ETag = ClaimVersions.ETag(1);
-        return TypedResults.Created($"/api/claims/{claimId}", new ClaimFiledResponse(claimId, reference, accessCode, Claim.Create(filed)));
+        return TypedResults.Created(location, new ClaimFiledResponse(claimId, reference, accessCode, Claim.Create(filed)));
     }
 }

@@ -1,5 +1,6 @@
 using CompensationLedger.Infrastructure;
 using CompensationLedger.IntegrationTests.Cases;
+using CompensationLedger.IntegrationTests.Claims;
 
 namespace CompensationLedger.IntegrationTests.Infrastructure;
 
@@ -98,5 +99,64 @@ public sealed class IdempotencyTests(LedgerApp app) : IntegrationTest(app)
             .ShouldBeProblem(400);
         problem.ErrorFields().ShouldBe([IdempotencyMiddleware.Header]);
         (await App.EventCount()).ShouldBe(0);
+    }
+
+    // A filing keeps its key in its own transaction (IdempotentInTransaction): one commit, and no window in which the claim is
+    // filed but its key is not kept.
+
+    [Fact]
+    public async Task a_filings_key_is_committed_in_the_same_transaction_as_the_claim()
+    {
+        var caseId = await App.OpenFlaggedCase();
+        var filed = await App.Handler().PostJson("/api/claims", ClaimApi.Filing(caseId), idempotencyKey: "file-tx-1");
+        await filed.ShouldBe(201);
+        var claimId = (await filed.Json()).GetProperty("id").GetGuid();
+
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        var schema = App.Store.Options.DatabaseSchemaName;
+        await using var row = new Npgsql.NpgsqlCommand(
+            $"select k.status, k.location, k.body, k.xmin::text = c.xmin::text from {schema}.{IdempotencyMiddleware.TableName} k, {schema}.mt_doc_claim c " +
+            "where k.key = 'file-tx-1' and c.id = @id", connection);
+        row.Parameters.AddWithValue("id", claimId);
+        await using var reader = await row.ExecuteReaderAsync();
+        (await reader.ReadAsync()).ShouldBeTrue();
+        reader.GetInt32(0).ShouldBe(201);
+        reader.GetString(1).ShouldBe(filed.Headers.Location!.ToString());
+        reader.GetFieldValue<byte[]>(2).ShouldBeEmpty(); // the access code is in the body: not kept
+        reader.GetBoolean(3).ShouldBeTrue(); // written by the claim's transaction
+    }
+
+    [Fact]
+    public async Task twenty_concurrent_filings_with_one_key_file_one_claim_and_all_answer_its_location()
+    {
+        var caseId = await App.OpenFlaggedCase();
+        var handler = App.Handler();
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20)
+            .Select(_ => handler.PostJson("/api/claims", ClaimApi.Filing(caseId), idempotencyKey: "file-burst")));
+
+        foreach (var response in responses) await response.ShouldBe(201);
+        responses.Select(r => r.Headers.Location!.ToString()).Distinct().Count().ShouldBe(1);
+        responses.Count(r => !r.Headers.Contains(IdempotencyMiddleware.ReplayedHeader)).ShouldBe(1);
+        await using var session = App.Store.QuerySession();
+        (await Marten.QueryableExtensions.CountAsync(session.Query<CompensationLedger.Claims.Claim>().Where(c => c.CaseId == caseId))).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task a_refused_filing_is_remembered_with_its_key_and_the_same_key_with_another_body_is_refused()
+    {
+        var unknownCase = Guid.NewGuid();
+        await (await App.Handler().PostJson("/api/claims", ClaimApi.Filing(unknownCase), idempotencyKey: "file-404")).ShouldBeProblem(404);
+        var repeat = await App.Handler().PostJson("/api/claims", ClaimApi.Filing(unknownCase), idempotencyKey: "file-404");
+        await repeat.ShouldBeProblem(404);
+        repeat.Headers.Contains(IdempotencyMiddleware.ReplayedHeader).ShouldBeTrue();
+
+        var caseId = await App.OpenFlaggedCase();
+        await (await App.Handler().PostJson("/api/claims", ClaimApi.Filing(caseId), idempotencyKey: "file-2")).ShouldBe(201);
+        var events = await App.EventCount();
+        var other = await App.Handler().PostJson("/api/claims", ClaimApi.Filing(caseId, paymentReference: "TT-OTHER-1"), idempotencyKey: "file-2");
+        (await other.ShouldBeProblem(422)).GetProperty("code").GetString().ShouldBe("idempotency-key-reused");
+        (await App.EventCount()).ShouldBe(events);
     }
 }
