@@ -27,6 +27,7 @@ using Npgsql;
 //   --rebuild-budget S  scenario 5's bound in seconds (default 240), e.g. with --large-only to measure scenario 6 at a million events
 //   --filing-only only scenarios 1 and 4 (filing, status lookups) and the service's peak RSS; writes filing.{md,json}
 //   --filings N / --lookups N   override scenario 1's filings per client count / scenario 4's lookups
+//                (with pg_stat_statements preloaded, as for --bulk-only, the notes list the statements of the 8-client filing runs)
 var runTime = Stopwatch.StartNew();
 var smoke = args.Contains("--smoke");
 var microOnly = args.Contains("--micro");
@@ -77,14 +78,18 @@ if (args.Contains("--large-only"))
         new Dictionary<string, object> { ["large ledger events (target)"] = largeEvents }, notes, [], runTime.Elapsed);
     return 0;
 }
-var service = await RunningService.StartAsync(ledgerDb, key, issuer, new Dictionary<string, string>
+// For A/B runs: BENCH_SERVICE_CONNECTION adds connection-string settings for the service only ("No Reset On Close=true"), and
+// BENCH_SERVICE_ENV passes environment variables to it ("NAME=value|NAME=value").
+var serviceDb = Environment.GetEnvironmentVariable("BENCH_SERVICE_CONNECTION") is { Length: > 0 } extra ? ledgerDb + ";" + extra : ledgerDb;
+var service = await RunningService.StartAsync(serviceDb, key, issuer, new Dictionary<string, string>
 {
     // The buyers' guessing limits would throttle a load test from one address: lifted for the benchmark only.
     ["Ledger__StatusLookup__PerClientPerMinute"] = "100000000",
     ["Logging__LogLevel__Default"] = "Warning",
     // The import's one line on where its time went (fingerprint lookups, reference numbers, saves), for the notes.
     ["Logging__LogLevel__CompensationLedger.Claims.ClaimImportResult"] = "Information",
-}.Concat((Environment.GetEnvironmentVariable("BENCH_SERVICE_ENV") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries).Select(kv => KeyValuePair.Create(kv.Split('=')[0], kv.Split('=')[1]))).ToDictionary());
+}.Concat((Environment.GetEnvironmentVariable("BENCH_SERVICE_ENV") ?? "").Split('|', StringSplitOptions.RemoveEmptyEntries)
+    .Select(kv => KeyValuePair.Create(kv[..kv.IndexOf('=')], kv[(kv.IndexOf('=') + 1)..]))).ToDictionary());
 await using var stopService = new StopOnce(service.DisposeAsync);
 Console.Error.WriteLine($"bench: service {service.BaseAddress} (pid {service.ProcessId})");
 
@@ -151,6 +156,16 @@ if (args.Contains("--lifecycle-only"))
         new Dictionary<string, object> { ["lifecycle claims"] = lifecycleClaims }, notes, [], runTime.Elapsed);
     return 0;
 }
+// Scenarios 1 and 4 are CPU-bound on the shared cores: each run's CPU per operation (service, PostgreSQL, this process's clients)
+// goes in the notes, so the ratio can be read against what each side spends.
+async Task<Measurement> Metered(Func<Task<Measurement>> run, bool servicePath)
+{
+    var before = CpuReading.Take(service.ProcessId, cluster.DataDirectory);
+    var measured = await run();
+    var used = CpuReading.Take(service.ProcessId, cluster.DataDirectory).Since(before);
+    notes.Add($"{measured.Scenario}, {measured.Path}, {measured.Clients} client(s): CPU per operation: {used.PerOperation(measured.Operations, servicePath)}");
+    return measured;
+}
 var credentials = new (string Reference, string Code)[filings * 3];
 var run = 0;
 
@@ -158,7 +173,9 @@ var run = 0;
 foreach (var clients in new[] { 1, 8, 32 })
 {
     var offset = run++ * filings;
-    results.Add(await Measure.Run("file claim", "service (HTTP)", clients, filings, async i =>
+    // Working on filing (--filing-only with pg_stat_statements preloaded): the server's statements of the 8-client runs in the notes.
+    var statementsAt8 = clients == 8 && args.Contains("--filing-only") && await StatementStats.ResetAsync(ledgerDb);
+    results.Add(await Metered(() => Measure.Run("file claim", "service (HTTP)", clients, filings, async i =>
     {
         var n = offset + i;
         var body = new Dictionary<string, object?>
@@ -178,8 +195,9 @@ foreach (var clients in new[] { 1, 8, 32 })
         if ((int)response.StatusCode != 201) throw new InvalidOperationException($"Filing {n}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
         var json = await response.Json();
         credentials[n] = (json.GetProperty("reference").GetString()!, json.GetProperty("accessCode").GetString()!);
-    }));
-    results.Add(await Measure.Run("file claim", "baseline (raw SQL)", clients, filings, i => Baseline.FileClaim(baselineDb, offset + i)));
+    }), servicePath: true));
+    results.Add(await Metered(() => Measure.Run("file claim", "baseline (raw SQL)", clients, filings, i => Baseline.FileClaim(baselineDb, offset + i)), servicePath: false));
+    if (statementsAt8) notes.AddRange(await StatementStats.TopAsync(ledgerDb, 24));
     Console.Error.WriteLine($"bench: filing at {clients} client(s) done");
 }
 
@@ -203,8 +221,8 @@ notes.Add(string.Create(CultureInfo.InvariantCulture,
     $"status lookups, warm-up before the table's rows (the first {warmUp:N0} lookups after the filings, 8 clients): service {coldService.PerSecond:N0}/s, p50 {coldService.P50Ms:0.0} ms, p99 {coldService.P99Ms:0.0} ms; baseline {coldBaseline.PerSecond:N0}/s, p50 {coldBaseline.P50Ms:0.0} ms, p99 {coldBaseline.P99Ms:0.0} ms"));
 foreach (var clients in new[] { 8, 32 })
 {
-    results.Add(await Measure.Run("status lookup", "service (HTTP)", clients, lookups, ServiceLookup));
-    results.Add(await Measure.Run("status lookup", "baseline (raw SQL)", clients, lookups, BaselineLookup));
+    results.Add(await Metered(() => Measure.Run("status lookup", "service (HTTP)", clients, lookups, ServiceLookup), servicePath: true));
+    results.Add(await Metered(() => Measure.Run("status lookup", "baseline (raw SQL)", clients, lookups, BaselineLookup), servicePath: false));
     Console.Error.WriteLine($"bench: lookups at {clients} clients done");
 }
 

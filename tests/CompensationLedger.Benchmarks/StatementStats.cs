@@ -32,7 +32,7 @@ public static class StatementStats
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         await using var read = new NpgsqlCommand("""
-            select d.datname, s.calls, s.total_exec_time, s.rows, left(regexp_replace(s.query, '\s+', ' ', 'g'), 140), s.wal_bytes::bigint, s.wal_fpi
+            select d.datname, s.calls, s.total_exec_time, s.rows, left(regexp_replace(s.query, '\s+', ' ', 'g'), 140), s.wal_bytes::bigint, s.wal_fpi, s.max_exec_time
             from pg_stat_statements s join pg_database d on d.oid = s.dbid
             order by s.total_exec_time desc limit @count
             """, connection);
@@ -41,7 +41,7 @@ public static class StatementStats
         var lines = new List<string>();
         while (await reader.ReadAsync())
             lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"pg_stat_statements ({reader.GetString(0)}): {reader.GetDouble(2):N0} ms in {reader.GetInt64(1):N0} calls, {reader.GetInt64(3):N0} rows, {reader.GetInt64(5) / 1048576.0:N1} MB of WAL ({reader.GetInt64(6):N0} page images): `{reader.GetString(4)}`"));
+                $"pg_stat_statements ({reader.GetString(0)}): {reader.GetDouble(2):N0} ms in {reader.GetInt64(1):N0} calls (mean {reader.GetDouble(2) / Math.Max(1, reader.GetInt64(1)):0.000} ms, max {reader.GetDouble(7):0.0} ms), {reader.GetInt64(3):N0} rows, {reader.GetInt64(5) / 1048576.0:N1} MB of WAL ({reader.GetInt64(6):N0} page images): `{reader.GetString(4)}`"));
         return lines;
     }
 }
