@@ -20,8 +20,11 @@ public sealed record CpuReading(double Service, double Server, double Client)
             if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == postmaster) continue;
             if (Stat(pid) is { } child && child.Parent == postmaster) server += child.Own;
         }
-        return new CpuReading(Stat(servicePid)?.Own ?? 0, server, Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds);
+        return new CpuReading(ProcessSeconds(servicePid), server, Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds);
     }
+
+    /// <summary>One process's own CPU seconds so far (utime + stime).</summary>
+    public static double ProcessSeconds(int pid) => Stat(pid)?.Own ?? 0;
 
     public CpuReading Since(CpuReading before) => new(Service - before.Service, Server - before.Server, Client - before.Client);
 

@@ -281,7 +281,7 @@ async Task BulkImport(Uri address, int pid, int rows, int offset, string path, b
     importer.DefaultRequestHeaders.Authorization = handler.DefaultRequestHeaders.Authorization;
     var (commitsBefore, insertsBefore) = record ? await DatabaseCounters() : default;
     var writesBefore = record ? await Checkpoint() : default;
-    var cpuBefore = CpuSeconds(pid);
+    var cpuBefore = CpuReading.ProcessSeconds(pid);
     var clock = Stopwatch.StartNew();
     using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/claims/imports?caseId={caseId}") { Content = new ByteArrayContent(csv) };
     request.Content.Headers.ContentType = new MediaTypeHeaderValue("text/csv") { CharSet = "utf-8" };
@@ -289,7 +289,7 @@ async Task BulkImport(Uri address, int pid, int rows, int offset, string path, b
     using var response = await importer.SendAsync(request);
     var outcome = await response.Content.ReadAsStringAsync();
     clock.Stop();
-    var cpu = CpuSeconds(pid) - cpuBefore;
+    var cpu = CpuReading.ProcessSeconds(pid) - cpuBefore;
     var filed = outcome.Split("\r\n").Count(l => l.Contains(",filed,", StringComparison.Ordinal));
     if ((int)response.StatusCode != 200 || filed != rows)
         throw new InvalidOperationException($"Bulk import: {(int)response.StatusCode}, {filed} of {rows} filed: {outcome[..Math.Min(outcome.Length, 2000)]}");
@@ -361,12 +361,6 @@ async Task<(long Commits, long Rows)> DatabaseCounters()
     return (reader.GetInt64(0), reader.GetInt64(1));
 }
 
-static double CpuSeconds(int pid)
-{
-    var stat = File.ReadAllText($"/proc/{pid}/stat");
-    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-    return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0; // utime, stime in clock ticks
-}
 
 // One timed whole (an import is one request): claims/s over the whole; the latency columns hold the whole's duration.
 static Measurement Whole(string scenario, string path, int rows, TimeSpan elapsed) => Lifecycle.Whole(scenario, path, rows, elapsed);
