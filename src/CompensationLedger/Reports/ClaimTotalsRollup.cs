@@ -106,8 +106,10 @@ public static class ClaimTotalsRollup
     /// The first nanosecond of the UTC month of a change row's business time (<c>r.at_ns</c>), exactly: whole seconds first (a month
     /// starts on one), then PostgreSQL's calendar; clamped as <see cref="MonthStart"/> is.
     /// </summary>
-    public const string MonthOfRow =
-        "greatest(extract(epoch from date_trunc('month', to_timestamp(floor(r.at_ns / 1000000000.0)::double precision) at time zone 'UTC')) * 1000000000, -9223372036854775807)::bigint";
+    public const string MonthOfRow = "greatest(extract(epoch from date_trunc('month', to_timestamp(floor(r.at_ns / 1000000000.0)::double precision) at time zone 'UTC')) * 1000000000, -9223372036854775807)::bigint";
+
+    /// <summary><see cref="MonthOfRow"/> over a day's first nanosecond (<c>d.day_ns</c>): the same month as every instant of that day.</summary>
+    private static readonly string MonthOfDay = MonthOfRow.Replace("r.at_ns", "d.day_ns", StringComparison.Ordinal);
 
     /// <summary>The first nanosecond of the UTC day of a change row's business time (<c>r.at_ns</c>): Unix days are 86,400 s; clamped as the month.</summary>
     public const string DayOfRow = "greatest(floor(r.at_ns::numeric / 86400000000000) * 86400000000000, -9223372036854775807)::bigint";
@@ -134,22 +136,61 @@ public static class ClaimTotalsRollup
     public static string Horizon(string schema) => $"coalesce((select c.horizon from {schema}.{CheckpointTable} c where c.id = 1), '0'::xid8)";
 
     /// <summary>
-    /// The statement that sums the change rows <paramref name="where"/> selects into <paramref name="table"/>: per grouping, case, key and
-    /// currencies, and per period when <paramref name="period"/> names its column and its SQL over the row. <paramref name="add"/>: into
-    /// rows already there (an advance), else into an empty table (a backfill).
+    /// The statement that fills the empty daily table from the change rows below the horizon <c>@from</c> (a backfill): per grouping,
+    /// case, key, currencies and UTC day.
     /// </summary>
-    private static string Sums(string schema, string table, (string Column, string OfRow)? period, string where, bool add)
+    private static string DailyBackfillSql(string schema)
     {
         var figures = ClaimTotalsProjection.Figures.Select(f => f.Column).ToList();
-        string[] keys = ["grouping", "case_id", "key", "fund_currency", "paid_currency", .. period is { } p ? new[] { p.Column } : []];
+        string[] keys = ["grouping", "case_id", "key", "fund_currency", "paid_currency", "day_ns"];
         return $"""
-                insert into {schema}.{table} as t ({string.Join(", ", keys)}, {string.Join(", ", figures)})
-                select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {(period is { } q ? q.OfRow + ", " : "")}{string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
+                insert into {schema}.{DailyTable} ({string.Join(", ", keys)}, {string.Join(", ", figures)})
+                select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {DayOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
                 from {schema}.{ClaimTotalsProjection.ChangesTable} r
                 cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
-                where {where}
+                where r.{XidColumn} < @from::xid8
                 group by {string.Join(", ", keys.Select((_, i) => i + 1))}
-                {(add ? $"on conflict ({string.Join(", ", keys)}) do update set {string.Join(", ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))}" : "")}
+                """;
+    }
+
+    /// <summary>
+    /// The statement an advance runs: the change rows with <c>@from &lt;= xid &lt; @to</c> summed once, per case, every key column, the
+    /// currencies and UTC day (the rows of a million events fall into ~20,000 such groups), and the rollup, monthly and daily sums taken
+    /// from those groups, in one statement. Summing the change rows three times, once per table and grouping, cost 11 s of PostgreSQL's
+    /// CPU at a million events (a rebuild's advance) against about 2 s this way; an advance on the live path gains the same in
+    /// proportion. Sums of <c>numeric</c> sums are exact and keep the largest scale, as one sum does. Returns the rows written.
+    /// </summary>
+    private static string AbsorbSql(string schema)
+    {
+        var figures = ClaimTotalsProjection.Figures.Select(f => f.Column).ToList();
+        string Sum(string alias) => string.Join(", ", figures.Select(f => $"sum({alias}.{f}) as {f}"));
+        string Add(params string[] keys) =>
+            $"on conflict ({string.Join(", ", keys)}) do update set {string.Join(", ", figures.Select(f => $"{f} = t.{f} + excluded.{f}"))} returning 1";
+        string[] keys = ["grouping", "case_id", "key", "fund_currency", "paid_currency"];
+        string[] columns = ["case_id", "platform", "supplier_account", "buyer_country", "payment_month", "fund_currency", "paid_currency"];
+        return $"""
+                with r as materialized (
+                    select {string.Join(", ", columns.Select(c => "r." + c))}, {DayOfRow} as day_ns, {Sum("r")}
+                    from {schema}.{ClaimTotalsProjection.ChangesTable} r
+                    where r.{XidColumn} >= @from::xid8 and r.{XidColumn} < @to::xid8
+                    group by {string.Join(", ", Enumerable.Range(1, columns.Length + 1))}),
+                d as materialized (
+                    select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, r.day_ns, {Sum("r")}
+                    from r cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+                    group by 1, 2, 3, 4, 5, 6),
+                daily as (
+                    insert into {schema}.{DailyTable} as t ({string.Join(", ", keys)}, day_ns, {string.Join(", ", figures)})
+                    select {string.Join(", ", keys.Select(k => "d." + k))}, d.day_ns, {string.Join(", ", figures.Select(f => "d." + f))} from d
+                    {Add([.. keys, "day_ns"])}),
+                monthly as (
+                    insert into {schema}.{MonthlyTable} as t ({string.Join(", ", keys)}, month_ns, {string.Join(", ", figures)})
+                    select {string.Join(", ", keys.Select(k => "d." + k))}, {MonthOfDay}, {Sum("d")} from d group by 1, 2, 3, 4, 5, 6
+                    {Add([.. keys, "month_ns"])}),
+                rollup as (
+                    insert into {schema}.{RollupTable} as t ({string.Join(", ", keys)}, {string.Join(", ", figures)})
+                    select {string.Join(", ", keys.Select(k => "d." + k))}, {Sum("d")} from d group by 1, 2, 3, 4, 5
+                    {Add(keys)})
+                select (select count(*) from daily) + (select count(*) from monthly) + (select count(*) from rollup)
                 """;
     }
 
@@ -164,7 +205,7 @@ public static class ClaimTotalsRollup
         await using (var check = new NpgsqlCommand(
                          $"select exists (select 1 from {schema}.{RollupTable}) and not exists (select 1 from {schema}.{DailyTable})", connection, tx))
             if (!(bool)(await check.ExecuteScalarAsync(ct))!) return;
-        await using var backfill = new NpgsqlCommand(Sums(schema, DailyTable, ("day_ns", DayOfRow), $"r.{XidColumn} < @from::xid8", add: false), connection, tx);
+        await using var backfill = new NpgsqlCommand(DailyBackfillSql(schema), connection, tx);
         backfill.Parameters.AddWithValue("from", from.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await backfill.ExecuteNonQueryAsync(ct);
     }
@@ -206,17 +247,27 @@ public static class ClaimTotalsRollup
         await BackfillDailyAsync(connection, tx, schema, from, ct);
         if (to <= from) return new Advance(from, from, 0);
 
-        var absorbed = $"r.{XidColumn} >= @from::xid8 and r.{XidColumn} < @to::xid8";
-        await using var absorb = new NpgsqlCommand(
-            $"""
-             {Sums(schema, RollupTable, null, absorbed, add: true)};
-             {Sums(schema, MonthlyTable, ("month_ns", MonthOfRow), absorbed, add: true)};
-             {Sums(schema, DailyTable, ("day_ns", DayOfRow), absorbed, add: true)};
-             update {checkpoint} set horizon = @to::xid8 where id = 1;
-             """, connection, tx);
-        absorb.Parameters.AddWithValue("from", from.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        absorb.Parameters.AddWithValue("to", to.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var rows = await absorb.ExecuteNonQueryAsync(ct);
-        return new Advance(from, to, rows - 1); // rollup, monthly and daily rows
+        NpgsqlBatchCommand Command(string sql) => new(sql)
+        {
+            Parameters =
+            {
+                new NpgsqlParameter("from", from.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                new NpgsqlParameter("to", to.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            },
+        };
+        await using var absorb = new NpgsqlBatch(connection, tx)
+        {
+            // PostgreSQL's JIT compiles the statement's sixty-odd aggregates before running it once: at a million events (a rebuild's
+            // advance) that compilation took 2.7 of its 4.5 s. For the rest of this transaction only.
+            BatchCommands = { new NpgsqlBatchCommand("set local jit = off"), Command(AbsorbSql(schema)), Command($"update {checkpoint} set horizon = @to::xid8 where id = 1") },
+        };
+        long rows;
+        await using (var r = await absorb.ExecuteReaderAsync(ct))
+        {
+            while (r.FieldCount == 0 && await r.NextResultAsync(ct)) { } // past the set: the absorb's one row
+            await r.ReadAsync(ct);
+            rows = r.GetInt64(0);
+        }
+        return new Advance(from, to, (int)rows); // rollup, monthly and daily rows
     }
 }
