@@ -47,11 +47,35 @@ public sealed class RebuildAllProjectionsTests(LedgerApp app) : IntegrationTest(
         // Every registered projection (the names come quoted, for display).
         var names = LedgerRebuild.AllNames(App.Store);
         names.ShouldBe(["FraudCase", "Fund", "CompensationLedger.Funds.FundIndexProjection", "CompensationLedger.Funds.CaseCoverageProjection", "FundTerms", "Claim", "ClaimTotals", "CompensationLedger.ExchangeRates.ExchangeRateProjection", "FundReports"], ignoreOrder: true);
-        // As the `rebuild` command does: the totals, fund report and snapshot tables beside the live ones and swapped in, the rest by Marten's daemon.
-        foreach (var name in names) await LedgerRebuild.RebuildAsync(App.Store, name, TimeSpan.FromMinutes(1), null, CancellationToken.None);
+        // As the `rebuild` command does: two at a time, the longest first; the totals, fund report and snapshot tables beside the live
+        // ones and swapped in, the rest by Marten's daemon.
+        var outcomes = await LedgerRebuild.RebuildManyAsync(App.Store, names, LedgerRebuild.Concurrency, TimeSpan.FromMinutes(2), null, CancellationToken.None);
+        outcomes.Select(o => o.Name).ShouldBe(LedgerRebuild.InRebuildOrder(names));
+        outcomes.ShouldAllBe(o => o.Done);
 
         var after = await Answers();
         for (var i = 0; i < urls.Length; i++) after[i].ShouldBe(before[i], urls[i]);
+    }
+
+    [Fact]
+    public async Task a_rebuild_that_fails_is_reported_and_the_others_still_run()
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var outcomes = await LedgerRebuild.RebuildManyAsync(App.Store, ["NoSuchProjection", "FundTerms", "FraudCase"], 2, TimeSpan.FromMinutes(1), null,
+            CancellationToken.None, finished: o => seen.Add(o.Name));
+
+        outcomes.Single(o => o.Name == "NoSuchProjection").Failure.ShouldNotBeNull();
+        outcomes.Where(o => o.Name != "NoSuchProjection").ShouldAllBe(o => o.Done);
+        seen.ShouldBe(["NoSuchProjection", "FundTerms", "FraudCase"], ignoreOrder: true);
+    }
+
+    [Fact]
+    public async Task a_cancelled_rebuild_starts_nothing_more()
+    {
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        var outcomes = await LedgerRebuild.RebuildManyAsync(App.Store, ["FundTerms", "FraudCase"], 1, TimeSpan.FromMinutes(1), null, cancelled.Token);
+        outcomes.ShouldAllBe(o => !o.Started && !o.Done);
     }
 
     [Fact]

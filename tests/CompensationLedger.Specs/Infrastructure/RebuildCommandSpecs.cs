@@ -18,6 +18,15 @@ public sealed class RebuildCommandSpecs
         LedgerRebuild.MartenRebuildNames(["projections", "rebuild", "--projection", "Fund", "-p", "ClaimTotals"]).ShouldBe(["Fund", "ClaimTotals"]);
     }
 
+    [Fact]
+    public void the_longest_rebuilds_start_first_and_the_rest_keep_their_order()
+    {
+        LedgerRebuild.InRebuildOrder(["FraudCase", "FundReports", "ClaimTotals", "Claim", "FundTerms", "Fund", "FraudCase"])
+            .ShouldBe(["Fund", "Claim", "ClaimTotals", "FundReports", "FraudCase", "FundTerms"]);
+        LedgerRebuild.InRebuildOrder(["FundTerms", "ClaimTotals"]).ShouldBe(["ClaimTotals", "FundTerms"]);
+        LedgerRebuild.InRebuildOrder([]).ShouldBeEmpty();
+    }
+
     [Theory]
     [InlineData("projections", "list")]
     [InlineData("projections", "rebuild", "-p")]
