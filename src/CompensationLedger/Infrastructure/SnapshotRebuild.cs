@@ -54,6 +54,7 @@ public sealed class SnapshotRebuild<T> where T : class
     private readonly Func<Phase, Task>? atPhase;
     private readonly Action<string> log;
     private readonly Marten.ISerializer serializer;
+    private readonly Utf8Documents json;
     private readonly Marten.Events.EventGraph graph;
     private readonly IAggregator<T, IQuerySession> aggregator;
     private readonly Func<T, Guid> idOf;
@@ -75,6 +76,7 @@ public sealed class SnapshotRebuild<T> where T : class
         this.log = log ?? (_ => { });
         var options = (StoreOptions)store.Options;
         serializer = options.Serializer();
+        json = new Utf8Documents(serializer);
         graph = (Marten.Events.EventGraph)options.Events;
         aggregator = options.Projections.AggregatorFor<T>();
         idOf = typeof(T).GetProperty("Id") is { PropertyType: var idType, GetMethod: { } getId } && idType == typeof(Guid)
@@ -310,7 +312,7 @@ public sealed class SnapshotRebuild<T> where T : class
         await copy.StartRowAsync(ct);
         await copy.WriteAsync(idOf(document), NpgsqlDbType.Uuid, ct);
         // Version is the stream version (Marten's aggregator sets it), as the service's writes (FetchForWriting) and Marten's daemon have it.
-        await copy.WriteAsync(serializer.ToJson(document), NpgsqlDbType.Jsonb, ct);
+        await copy.WriteAsync(json.Write(document), NpgsqlDbType.Jsonb, ct);
         await copy.WriteAsync(dotNetType, NpgsqlDbType.Varchar, ct);
         await copy.WriteAsync(version, NpgsqlDbType.Bigint, ct);
     }

@@ -78,6 +78,25 @@ public sealed class SnapshotRebuildTests(LedgerApp app) : IntegrationTest(app)
         await App.Store.Storage.Database.AssertDatabaseMatchesConfigurationAsync();
     }
 
+    [Fact]
+    public async Task the_rebuild_writes_each_document_s_json_as_utf8_bytes_identical_to_the_store_serializer_s()
+    {
+        await PutianDemo.SeedAsync(App.Store, App.Clock);
+        await FairPlayFundDemo.SeedAsync(App.Store, App.Clock);
+        var serializer = ((StoreOptions)App.Store.Options).Serializer();
+        var json = new Utf8Documents(serializer);
+        json.Direct.ShouldBeTrue("Marten's serializer options were not found: the rebuild would go through ToJson strings again");
+
+        await using var session = App.Store.QuerySession();
+        var documents = new List<object>();
+        documents.AddRange(await session.Query<Fund>().ToListAsync());
+        documents.AddRange(await session.Query<CompensationLedger.Claims.Claim>().Take(20).ToListAsync());
+        documents.AddRange(await session.Query<CompensationLedger.Cases.FraudCase>().ToListAsync());
+        documents.Count.ShouldBeGreaterThan(10);
+        foreach (var document in documents)
+            System.Text.Encoding.UTF8.GetString(json.Write(document).Span).ShouldBe(serializer.ToJson(document), document.GetType().Name);
+    }
+
     private async Task WaitForAWriterBlockedOn(string table)
     {
         for (var tries = 0; tries < 200; tries++)
