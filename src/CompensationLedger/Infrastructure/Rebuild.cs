@@ -84,7 +84,7 @@ public static class LedgerRebuild
     /// Rebuilds <paramref name="names"/>, <paramref name="concurrency"/> at a time, the longest first (<see cref="InRebuildOrder"/>),
     /// sharing one projection daemon (one per database is Marten's rule). A failure ends that projection's rebuild only (a swap-in
     /// rebuild then leaves its live tables as they were); the others go on. <paramref name="ct"/> cancels the running ones and keeps
-    /// the rest from starting. <paramref name="finished"/> hears of each as it ends. Returns the outcomes in the order started.
+    /// the rest from starting. <paramref name="finished"/> hears of each as it ends. Returns the outcomes in <see cref="InRebuildOrder"/>'s order.
     /// </summary>
     public static async Task<IReadOnlyList<Outcome>> RebuildManyAsync(IDocumentStore store, IReadOnlyList<string> names, int concurrency, TimeSpan timeout,
         Action<string>? log, CancellationToken ct, JasperFx.Events.Daemon.IProjectionDaemon? daemon = null, Action<Outcome>? finished = null)
