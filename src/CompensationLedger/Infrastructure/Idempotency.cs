@@ -32,6 +32,12 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<Idempote
     public const int MaxKeyLength = 200;
     public const string TableName = "idempotency_keys";
 
+    /// <summary>A key's request columns: what the held row is inserted with (its answer is set when the request ends).</summary>
+    private const string RequestColumns = "scope, key, request_hash, method, path, created_at";
+
+    /// <summary>A key's columns with its answer, as the inserts of a finished request give them.</summary>
+    internal const string Columns = RequestColumns + ", status, content_type, location, body";
+
     public async Task InvokeAsync(HttpContext context, IDocumentStore store, IClock clock)
     {
         if (!HttpMethods.IsPost(context.Request.Method) || !context.Request.Headers.TryGetValue(Header, out var values))
@@ -62,7 +68,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<Idempote
         await using var transaction = await connection.BeginTransactionAsync(context.RequestAborted);
 
         await using (var claim = new NpgsqlCommand(
-                         $"insert into {schema}.{TableName} (scope, key, request_hash, method, path, created_at) values (@scope, @key, @hash, @method, @path, @now) on conflict do nothing",
+                         $"insert into {schema}.{TableName} ({RequestColumns}) values (@scope, @key, @hash, @method, @path, @now) on conflict do nothing",
                          connection, transaction))
         {
             claim.Parameters.AddWithValue("scope", scope);
@@ -101,12 +107,10 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<Idempote
             batch.BatchCommands.Add(record);
             batch.BatchCommands.Add(new NpgsqlBatchCommand("commit"));
             record.Parameters.AddWithValue("status", context.Response.StatusCode);
-            // A response marked no-store (a filing, with the buyer's one-time access code) is not kept: a replay gets the status and Location only.
-            var secret = context.Response.Headers.CacheControl.ToString().Contains("no-store", StringComparison.OrdinalIgnoreCase);
-            record.Parameters.AddWithValue("type", secret ? DBNull.Value : (object?)context.Response.ContentType ?? DBNull.Value);
-            var location = context.Response.Headers.Location.ToString();
-            record.Parameters.AddWithValue("location", location.Length > 0 ? location : DBNull.Value);
-            record.Parameters.AddWithValue("body", secret ? Array.Empty<byte>() : captured.ToArray());
+            var (contentType, location, body) = Kept(context.Response, captured);
+            record.Parameters.AddWithValue("type", (object?)contentType ?? DBNull.Value);
+            record.Parameters.AddWithValue("location", (object?)location ?? DBNull.Value);
+            record.Parameters.AddWithValue("body", body);
             record.Parameters.AddWithValue("scope", scope);
             record.Parameters.AddWithValue("key", key);
             await batch.ExecuteNonQueryAsync(CancellationToken.None);
@@ -169,10 +173,8 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<Idempote
         {
             // Nothing of the command was saved with the key (a refusal, a problem with the request): keep this answer, unless
             // a request with the same key committed meanwhile; then that one's answer is the key's.
-            var secret = context.Response.Headers.CacheControl.ToString().Contains("no-store", StringComparison.OrdinalIgnoreCase);
-            var location = context.Response.Headers.Location.ToString();
-            if (!await Insert(store, pending, status, secret ? null : context.Response.ContentType, location.Length > 0 ? location : null,
-                    secret ? [] : captured.ToArray()))
+            var (contentType, location, body) = Kept(context.Response, captured);
+            if (!await Insert(store, pending, status, contentType, location, body))
             {
                 context.Response.Clear();
                 await Replay(context, await Find(store, pending, CancellationToken.None), pending.RequestHash);
@@ -182,6 +184,17 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<Idempote
 
         captured.Position = 0;
         await captured.CopyToAsync(originalBody, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// What is kept of an answer for replays: its content type, Location and body. A response marked no-store (a filing, with the
+    /// buyer's one-time access code) keeps its Location only: a replay gets the status and Location.
+    /// </summary>
+    private static (string? ContentType, string? Location, byte[] Body) Kept(HttpResponse response, MemoryStream captured)
+    {
+        var secret = response.Headers.CacheControl.ToString().Contains("no-store", StringComparison.OrdinalIgnoreCase);
+        var location = response.Headers.Location.ToString();
+        return (secret ? null : response.ContentType, location.Length > 0 ? location : null, secret ? [] : captured.ToArray());
     }
 
     /// <summary>The stored answer of a key, if any.</summary>
@@ -212,7 +225,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, ILogger<Idempote
         await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
         await connection.OpenAsync(CancellationToken.None);
         await using var insert = new NpgsqlCommand(
-            $"insert into {pending.Schema}.{TableName} (scope, key, request_hash, method, path, created_at, status, content_type, location, body) " +
+            $"insert into {pending.Schema}.{TableName} ({Columns}) " +
             "values (@scope, @key, @hash, @method, @path, @now, @status, @type, @location, @body) on conflict do nothing", connection);
         insert.Parameters.AddWithValue("scope", pending.Scope);
         insert.Parameters.AddWithValue("key", pending.Key);
@@ -314,7 +327,7 @@ public sealed class PendingIdempotencyKey(string schema, string scope, string ke
         if (Recorded) throw new InvalidOperationException("The idempotency key was recorded already in this request.");
         // A plain insert: a request with the same key that committed first makes this whole unit of work fail on the row's key.
         session.QueueSqlCommand(
-            $"insert into {Schema}.{IdempotencyMiddleware.TableName} (scope, key, request_hash, method, path, created_at, status, content_type, location, body) " +
+            $"insert into {Schema}.{IdempotencyMiddleware.TableName} ({IdempotencyMiddleware.Columns}) " +
             "values (?, ?, ?, ?, ?, ?, ?, null, ?, ''::bytea)",
             Scope, Key, RequestHash, Method, Path, At.ToDateTimeOffset(), status, location);
         Recorded = true;
