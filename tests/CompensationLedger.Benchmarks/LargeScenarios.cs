@@ -135,25 +135,22 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
         var ordered = LedgerRebuild.InRebuildOrder(names);
         var all = Stopwatch.StartNew();
         using var limit = new CancellationTokenSource(budgets.Rebuild);
-        var each = new System.Collections.Concurrent.ConcurrentDictionary<string, string>();
-        var unfinished = new System.Collections.Concurrent.ConcurrentBag<string>();
-        var outcomes = await LedgerRebuild.RebuildManyAsync(store, ordered, RebuildConcurrency, budgets.Rebuild, log, limit.Token, finished: outcome =>
+        // Stopped by the bound (the budget's cancellation or the daemon's timeout), as opposed to broken.
+        bool Bounded(LedgerRebuild.Outcome o) => o.Failure is not null && (limit.IsCancellationRequested || o.Failure is TimeoutException or OperationCanceledException);
+        static string ShortName(string name) => name.Split('.')[^1];
+        string Describe(LedgerRebuild.Outcome o) => o switch
         {
-            var shortName = outcome.Name.Split('.')[^1];
-            each[outcome.Name] = outcome switch
-            {
-                { Started: false } => $"{shortName} NOT STARTED",
-                { Failure: { } } when limit.IsCancellationRequested || outcome.Failure is TimeoutException or OperationCanceledException =>
-                    string.Create(CultureInfo.InvariantCulture, $"{shortName} NOT FINISHED after {outcome.Elapsed.TotalSeconds:0} s"),
-                _ => string.Create(CultureInfo.InvariantCulture, $"{shortName} {outcome.Elapsed.TotalSeconds:0.0} s"),
-            };
-            if (!outcome.Done) unfinished.Add(shortName);
-            log($"bench: rebuild {outcome.Name}: {each[outcome.Name]}");
-        });
+            { Started: false } => $"{ShortName(o.Name)} NOT STARTED",
+            _ when Bounded(o) => string.Create(CultureInfo.InvariantCulture, $"{ShortName(o.Name)} NOT FINISHED after {o.Elapsed.TotalSeconds:0} s"),
+            _ => string.Create(CultureInfo.InvariantCulture, $"{ShortName(o.Name)} {o.Elapsed.TotalSeconds:0.0} s"),
+        };
+        var outcomes = await LedgerRebuild.RebuildManyAsync(store, ordered, RebuildConcurrency, budgets.Rebuild, log, limit.Token,
+            finished: outcome => log($"bench: rebuild {outcome.Name}: {Describe(outcome)}"));
         // A rebuild that failed for any other reason than the bound is a broken benchmark, not a slow one.
-        if (outcomes.FirstOrDefault(o => o.Failure is not null && !limit.IsCancellationRequested && o.Failure is not (TimeoutException or OperationCanceledException)) is { } broken)
+        if (outcomes.FirstOrDefault(o => o.Failure is not null && !Bounded(o)) is { } broken)
             throw new InvalidOperationException($"The rebuild of {broken.Name} failed.", broken.Failure);
-        var eachInOrder = ordered.Select(n => each[n]).ToList();
+        var eachInOrder = outcomes.Select(Describe).ToList();
+        var unfinished = outcomes.Where(o => !o.Done).Select(o => ShortName(o.Name)).ToList();
         all.Stop();
         if (unfinished.Count > 0)
         {
