@@ -135,6 +135,10 @@ public static class ClaimTotalsRollup
     /// <summary>The horizon in SQL: the change rows at or above it are the tail.</summary>
     public static string Horizon(string schema) => $"coalesce((select c.horizon from {schema}.{CheckpointTable} c where c.id = 1), '0'::xid8)";
 
+    /// <summary>Each change row (alias <c>r</c>) once per grouping, as <c>g(grouping, key)</c>.</summary>
+    private static readonly string ByGrouping =
+        $"cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)";
+
     /// <summary>
     /// The statement that fills the empty daily table from the change rows below the horizon <c>@from</c> (a backfill): per grouping,
     /// case, key, currencies and UTC day.
@@ -147,7 +151,7 @@ public static class ClaimTotalsRollup
                 insert into {schema}.{DailyTable} ({string.Join(", ", keys)}, {string.Join(", ", figures)})
                 select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, {DayOfRow}, {string.Join(", ", figures.Select(f => $"sum(r.{f})"))}
                 from {schema}.{ClaimTotalsProjection.ChangesTable} r
-                cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+                {ByGrouping}
                 where r.{XidColumn} < @from::xid8
                 group by {string.Join(", ", keys.Select((_, i) => i + 1))}
                 """;
@@ -176,7 +180,7 @@ public static class ClaimTotalsRollup
                     group by {string.Join(", ", Enumerable.Range(1, columns.Length + 1))}),
                 d as materialized (
                     select g.grouping, r.case_id, g.key, r.fund_currency, r.paid_currency, r.day_ns, {Sum("r")}
-                    from r cross join lateral (values {string.Join(", ", Groupings.Select(g => $"('{g.Name}', {g.Key})"))}) g(grouping, key)
+                    from r {ByGrouping}
                     group by 1, 2, 3, 4, 5, 6),
                 daily as (
                     insert into {schema}.{DailyTable} as t ({string.Join(", ", keys)}, day_ns, {string.Join(", ", figures)})
