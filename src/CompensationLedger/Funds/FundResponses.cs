@@ -9,7 +9,7 @@ public static class FundResponses
     public static (IResult, Events) Respond(Fund fund, Decision decision, Func<Fund, IResult> answer)
     {
         if (decision.Refusal is { } refusal) return (refusal.ToProblem().ToResult(), []);
-        var updated = decision.Events.Aggregate(fund, (state, e) => Fund.Fold(state, e)!);
+        var updated = Fund.Fold(fund, decision.Events)!;
         var events = new Events();
         events.AddRange(decision.Events);
         return (answer(updated), events);

@@ -42,7 +42,7 @@ public static class FundStreams
         var decision = decide(fund, clock.GetCurrentInstant());
         if (decision.Refusal is { } refusal) return refusal.ToProblem().ToResult();
         stream.AppendMany(decision.Events);
-        return answer(decision.Events.Aggregate(fund, (state, e) => Fund.Fold(state, e)!));
+        return answer(Fund.Fold(fund, decision.Events)!);
     }
 
     public static async Task<Fund?> OwnerOf(IQuerySession session, Guid id, FundIndexKind kind, CancellationToken ct) =>

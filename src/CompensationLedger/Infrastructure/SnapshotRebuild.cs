@@ -21,7 +21,8 @@ namespace CompensationLedger.Infrastructure;
 /// <item>An empty copy of Marten's own table for <typeparamref name="T"/> (its Weasel definition, the DDL Marten runs) is created in a schema
 /// of its own (<c>{schema}_{t}_rebuild</c>: <c>ledger_claim_rebuild</c>, <c>ledger_fund_rebuild</c>, ...); its secondary and unique indexes are built once it is filled.</item>
 /// <item>The snapshot's events are read once in one snapshot, stream by stream (<c>order by stream_id, version</c>, Marten's unique index),
-/// each stream folded by Marten's own aggregator for <typeparamref name="T"/> and its document written with binary COPY as the stream
+/// each stream folded by Marten's own aggregator for <typeparamref name="T"/> (or by the snapshot's own <see cref="IFoldsMany{TSelf}"/>, the
+/// fund's) and its document written with binary COPY as the stream
 /// ends, with the columns Marten writes (the store serializer's JSON, the stream version as <c>mt_version</c>, the .NET type). Memory
 /// holds one document and at most <see cref="FoldEvery"/> events at a time (a fund's stream has every entitlement and payout).</item>
 /// <item>Events committed meanwhile: each catch-up pass reads, in one snapshot, the streams with events after the last sequence number
@@ -57,6 +58,7 @@ public sealed class SnapshotRebuild<T> where T : class
     private readonly Utf8Documents json;
     private readonly Marten.Events.EventGraph graph;
     private readonly IAggregator<T, IQuerySession> aggregator;
+    private readonly Func<T?, IReadOnlyList<object>, long, T?>? foldMany; // the snapshot's own IFoldsMany, where it has one
     private readonly Func<T, Guid> idOf;
     private readonly string schema, shadow, events, tableName, dotNetType;
     private readonly string createTable;
@@ -79,6 +81,10 @@ public sealed class SnapshotRebuild<T> where T : class
         json = new Utf8Documents(serializer);
         graph = (Marten.Events.EventGraph)options.Events;
         aggregator = options.Projections.AggregatorFor<T>();
+        foldMany = typeof(T).GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IFoldsMany<>))
+            ? typeof(T).GetMethod("FoldMany", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)!
+                .CreateDelegate<Func<T?, IReadOnlyList<object>, long, T?>>()
+            : null;
         idOf = typeof(T).GetProperty("Id") is { PropertyType: var idType, GetMethod: { } getId } && idType == typeof(Guid)
             ? getId.CreateDelegate<Func<T, Guid>>()
             : throw new InvalidOperationException($"{typeof(T).Name} has no Guid Id: only snapshots of Guid-identified streams are rebuilt this way.");
@@ -264,13 +270,15 @@ public sealed class SnapshotRebuild<T> where T : class
     /// <summary>
     /// The events of <paramref name="command"/> (ordered by stream and version), one folded document per stream, with its stream version.
     /// A long stream is folded <see cref="FoldEvery"/> events at a time into the document so far, as Marten's live aggregation folds
-    /// events onto a stored snapshot.
+    /// events onto a stored snapshot: by the snapshot's own <see cref="IFoldsMany{TSelf}"/> where it has one (the events' data only),
+    /// else by Marten's aggregator (the events wrapped with their metadata).
     /// </summary>
     private async IAsyncEnumerable<(T Document, long Version)> Fold(NpgsqlCommand command, IQuerySession session,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         await using var r = await command.ExecuteReaderAsync(ct);
         var pending = new List<IEvent>();
+        var pendingData = new List<object>();
         T? document = null;
         long version = 0;
         var streamId = Guid.Empty;
@@ -279,30 +287,42 @@ public sealed class SnapshotRebuild<T> where T : class
             var id = r.GetGuid(0);
             if (id != streamId)
             {
-                if (await Finish(pending, document, session, ct) is { } done) yield return (done, version);
+                if (await Finish(pending, pendingData, document, version, session, ct) is { } done) yield return (done, version);
                 pending.Clear();
+                pendingData.Clear();
                 document = null;
             }
-            else if (pending.Count == foldEvery)
+            else if (pending.Count + pendingData.Count == foldEvery)
             {
-                document = await aggregator.BuildAsync(pending, session, document, ct);
+                document = await Finish(pending, pendingData, document, version, session, ct);
                 pending.Clear();
+                pendingData.Clear();
             }
             streamId = id;
-            var e = graph.BuildEvent(serializer.FromJson(eventTypes[r.GetString(4)], r, 5));
+            var data = serializer.FromJson(eventTypes[r.GetString(4)], r, 5);
+            version = r.GetInt64(1);
+            eventCount++;
+            if (foldMany is not null)
+            {
+                pendingData.Add(data);
+                continue;
+            }
+            var e = graph.BuildEvent(data);
             e.StreamId = id;
-            e.Version = version = r.GetInt64(1);
+            e.Version = version;
             e.Sequence = r.GetInt64(2);
             e.Id = r.GetGuid(3);
             e.Timestamp = r.GetFieldValue<DateTimeOffset>(6);
             pending.Add(e);
-            eventCount++;
         }
-        if (await Finish(pending, document, session, ct) is { } last) yield return (last, version);
+        if (await Finish(pending, pendingData, document, version, session, ct) is { } last) yield return (last, version);
     }
 
-    private async Task<T?> Finish(List<IEvent> pending, T? document, IQuerySession session, CancellationToken ct) =>
-        pending.Count == 0 ? document : await aggregator.BuildAsync(pending, session, document, ct);
+    /// <summary>The pending events folded onto <paramref name="document"/>; <paramref name="version"/> is the last one's.</summary>
+    private async Task<T?> Finish(List<IEvent> pending, List<object> pendingData, T? document, long version, IQuerySession session, CancellationToken ct) =>
+        pendingData.Count > 0 ? foldMany!(document, pendingData, version)
+        : pending.Count > 0 ? await aggregator.BuildAsync(pending, session, document, ct)
+        : document;
 
     private string CopyDocuments() => $"copy {shadow}.{tableName} (id, data, mt_dotnet_type, mt_version) from stdin (format binary)";
 

@@ -1,0 +1,174 @@
+using System.Collections.Immutable;
+
+namespace CompensationLedger.Funds;
+
+/// <summary>
+/// What each fund event does to the fund, written once: a fold over builders of the fund's immutable collections.
+/// <see cref="Fund"/>'s <c>Apply</c> methods (Marten's aggregator, one event at a time) and <see cref="Fund.Fold(Fund?, IEnumerable{object})"/>
+/// (many at once: a decision's events, the rebuild's stream) both go through it, so they cannot disagree.
+/// </summary>
+/// <remarks>
+/// Why builders (issue #7): a fund's snapshot holds every entitlement and payout, tens of thousands each. An immutable
+/// <c>SetItem</c> copies the path from the tree's root to the entry, per event, and the copies outlive gen 0 because the fund
+/// does. A builder copies a branch the first time it changes and then changes it in place, until <see cref="ToFund"/> freezes
+/// it; one event at a time costs what <c>SetItem</c> did, many at once share the copies.
+/// </remarks>
+internal sealed class FundFold
+{
+    private Fund fund; // everything but the collections below, which are current only in ToFund
+    private readonly ImmutableDictionary<Guid, Pool>.Builder pools;
+    private readonly ImmutableDictionary<string, RecordedDeposit>.Builder deposits;
+    private readonly ImmutableDictionary<Guid, Entitlement>.Builder entitlements;
+    private readonly ImmutableDictionary<Guid, Round>.Builder rounds;
+    private readonly ImmutableDictionary<Guid, Payout>.Builder payouts;
+    private readonly ImmutableSortedSet<string>.Builder statementIds;
+
+    private FundFold(Fund fund)
+    {
+        this.fund = fund;
+        pools = fund.Pools.ToBuilder();
+        deposits = fund.DepositsByBankReference.ToBuilder();
+        entitlements = fund.Entitlements.ToBuilder();
+        rounds = fund.Rounds.ToBuilder();
+        payouts = fund.Payouts.ToBuilder();
+        statementIds = fund.StatementIds.ToBuilder();
+    }
+
+    /// <summary>The events folded onto the fund (null before its first event), the version one more per event.</summary>
+    public static Fund? Fold(Fund? fund, IEnumerable<object> events)
+    {
+        FundFold? fold = null;
+        var count = 0;
+        foreach (var e in events)
+        {
+            if (fold is null)
+            {
+                if (fund is null)
+                {
+                    fund = e is FundEstablished established
+                        ? Fund.Create(established) with { Version = 0 }
+                        : throw new ArgumentException($"A fund's first event is {nameof(FundEstablished)}, not {e.GetType().Name}.", nameof(events));
+                    count++;
+                    continue;
+                }
+                fold = new FundFold(fund);
+            }
+            fold.Apply(e);
+            count++;
+        }
+        if (fund is null) return null;
+        var folded = fold?.ToFund() ?? fund;
+        return folded with { Version = folded.Version + count };
+    }
+
+    /// <summary>One event applied to the fund, its version unchanged (Marten's aggregator sets it).</summary>
+    public static Fund Applying(Fund fund, object e)
+    {
+        var fold = new FundFold(fund);
+        fold.Apply(e);
+        return fold.ToFund();
+    }
+
+    private Fund ToFund() => fund with
+    {
+        Pools = pools.ToImmutable(),
+        DepositsByBankReference = deposits.ToImmutable(),
+        Entitlements = entitlements.ToImmutable(),
+        Rounds = rounds.ToImmutable(),
+        Payouts = payouts.ToImmutable(),
+        StatementIds = statementIds.ToImmutable(),
+    };
+
+    private void Apply(object e)
+    {
+        switch (e)
+        {
+            case FundEstablished:
+                throw new ArgumentException($"{nameof(FundEstablished)} begins a fund's stream; this fund is established already.", nameof(e));
+            case PolicyVersionAdded x:
+                fund = fund with { Policies = [.. fund.Policies, x.Policy] };
+                break;
+            case FundCoversCase x:
+                fund = fund with { CoveredCases = [.. fund.CoveredCases, x.CaseId] };
+                break;
+            case PoolOpened x:
+                pools.Add(x.PoolId, new Pool(x.PoolId, pools.Count + 1, x.Kind, x.Name, x.Perpetrator, 0m, 0m, 0m, 0m, 0m));
+                break;
+            case PoolDeposited x:
+                Pool(x.PoolId, p => p with { Deposited = p.Deposited + x.Amount.Amount });
+                deposits[x.BankReference] = new RecordedDeposit(x.PoolId, x.Amount.Amount);
+                break;
+            case EntitlementRecorded x:
+                // A later decision on the same claim (an appeal) changes what it is owed, not what is committed to it.
+                entitlements[x.ClaimId] = entitlements.TryGetValue(x.ClaimId, out var before)
+                    ? before with { Amount = x.Amount.Amount, BuyerKey = before.BuyerKey ?? x.BuyerKey }
+                    : new Entitlement(x.ClaimId, x.ClaimReference, x.CaseId, x.Platform, x.SupplierAccountId, x.BuyerCountry, x.Amount.Amount, 0m, 0m, 0m, x.BuyerKey);
+                break;
+            case RoundPrepared x:
+                rounds.Add(x.RoundId, new Round(x.RoundId, x.Number, RoundStatus.Prepared, x.PolicyVersion, x.Allocations, x.Carried, [], x.PreparedBy, x.PreparedAt, null, null));
+                foreach (var a in x.Allocations)
+                {
+                    Pool(a.PoolId, p => p with { Allocated = p.Allocated + a.Amount.Amount });
+                    Claim(a.ClaimId, c => c with { Allocated = c.Allocated + a.Amount.Amount });
+                }
+                break;
+            case RoundCancelled x:
+                rounds[x.RoundId] = rounds[x.RoundId] with { Status = RoundStatus.Cancelled };
+                foreach (var a in x.Allocations)
+                {
+                    Pool(a.PoolId, p => p with { Allocated = p.Allocated - a.Amount.Amount });
+                    Claim(a.ClaimId, c => c with { Allocated = c.Allocated - a.Amount.Amount });
+                }
+                break;
+            case RoundReleased x:
+                rounds[x.RoundId] = rounds[x.RoundId] with
+                {
+                    Status = RoundStatus.Released, ReleasedBy = x.ReleasedBy, ReleasedAt = x.ReleasedAt, PayoutIds = x.Payouts.Select(p => p.PayoutId).ToArray(),
+                    Allocations = [],
+                };
+                foreach (var l in x.Payouts.SelectMany(PayoutLines.Of))
+                {
+                    Pool(l.PoolId, p => p with { Allocated = p.Allocated - l.Amount.Amount, InTransit = p.InTransit + l.Amount.Amount });
+                    Claim(l.ClaimId, c => c with { Allocated = c.Allocated - l.Amount.Amount, InTransit = c.InTransit + l.Amount.Amount });
+                }
+                foreach (var p in x.Payouts)
+                    payouts.Add(p.PayoutId, new Payout(p.PayoutId, p.Reference, x.RoundId, p.ClaimId, p.ClaimReference, p.Lines, p.Amount, PayoutStatus.InTransit,
+                        x.ReleasedAt, x.ReleasedBy, null, null, null, null, null, null) { BuyerKey = p.BuyerKey, ClaimLines = p.ClaimLines });
+                break;
+            case PayoutSettled x:
+                payouts[x.PayoutId] = payouts[x.PayoutId] with { Status = PayoutStatus.Settled, SettledAt = x.SettledAt };
+                foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Settled = p.Settled + l.Amount.Amount });
+                foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit - l.Amount.Amount, Settled = c.Settled + l.Amount.Amount });
+                break;
+            case PayoutReturned x:
+                payouts[x.PayoutId] = payouts[x.PayoutId] with { Status = PayoutStatus.Returned, ReturnedAt = x.ReturnedAt, ReturnReason = x.Reason };
+                foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Returned = p.Returned + l.Amount.Amount });
+                foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit - l.Amount.Amount });
+                break;
+            case PayoutReissuePrepared x:
+                payouts[x.PayoutId] = payouts[x.PayoutId] with { PendingReissue = new PendingReissue(x.BankDetails, x.PreparedBy, x.PreparedAt) };
+                break;
+            case PayoutReissueWithdrawn x:
+                payouts[x.PayoutId] = payouts[x.PayoutId] with { PendingReissue = null };
+                break;
+            case PayoutReissued x:
+                var original = payouts[x.OriginalPayoutId];
+                payouts[x.OriginalPayoutId] = original with { ReissuedAs = x.PayoutId, PendingReissue = null };
+                payouts.Add(x.PayoutId, new Payout(x.PayoutId, x.Reference, original.RoundId, x.ClaimId, x.ClaimReference, x.Lines, x.Amount, PayoutStatus.InTransit,
+                    x.ReissuedAt, x.ReissuedBy, x.BankDetails, x.OriginalPayoutId, null, null, null, null) { BuyerKey = x.BuyerKey, ClaimLines = x.ClaimLines });
+                foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit + l.Amount.Amount });
+                foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit + l.Amount.Amount });
+                break;
+            case BankStatementImported x:
+                // The statement is known by its id only (see Fund.Apply(BankStatementImported)).
+                statementIds.Add(x.StatementId);
+                break;
+            default:
+                throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e));
+        }
+    }
+
+    private void Pool(Guid id, Func<Pool, Pool> change) => pools[id] = change(pools[id]);
+
+    private void Claim(Guid id, Func<Entitlement, Entitlement> change) => entitlements[id] = change(entitlements[id]);
+}
