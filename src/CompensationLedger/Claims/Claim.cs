@@ -319,7 +319,7 @@ public sealed record Claim(
     Instant? DecidedAt,
     Instant LastChangedAt,
     bool BuyerDataErased = false,
-    string? BuyerKey = null)
+    string? BuyerKey = null) : Infrastructure.IFoldsMany<Claim>
 {
     public static Claim Create(ClaimFiled e) =>
         new(e.ClaimId, 1, e.CaseId, e.Reference, ClaimStatus.Filed, e.BuyerCountry, e.Platform, e.SupplierAccount, e.OrderReference,
@@ -404,4 +404,11 @@ public sealed record Claim(
     };
 
     public static Claim Fold(IEnumerable<object> events) => events.Aggregate((Claim?)null, Applying)!;
+
+    /// <summary>
+    /// The rebuild's fold (<see cref="Infrastructure.IFoldsMany{TSelf}"/>): the events' data folded by <see cref="Applying"/>, the version
+    /// set to the stream's, without wrapping each event in Marten's metadata first (issue #7).
+    /// </summary>
+    public static Claim? FoldMany(Claim? claim, IReadOnlyList<object> events, long streamVersion) =>
+        events.Count == 0 ? claim : events.Aggregate(claim, (state, e) => (Claim?)Applying(state, e))! with { Version = checked((int)streamVersion) };
 }
