@@ -22,8 +22,11 @@ public static class Then
     public static void ShouldBeFact(this object actual, object expected)
     {
         actual.GetType().ShouldBe(expected.GetType());
-        JsonSerializer.Serialize(actual, actual.GetType(), Json).ShouldBe(JsonSerializer.Serialize(expected, expected.GetType(), Json));
+        actual.AsStored().ShouldBe(expected.AsStored());
     }
+
+    /// <summary>The JSON a value is compared by (to compare a value with itself at another moment).</summary>
+    public static string AsStored(this object value) => JsonSerializer.Serialize(value, value.GetType(), Json);
 
     public static void ShouldBeFacts(this IEnumerable<object> actual, params object[] expected)
     {

@@ -103,7 +103,7 @@ public sealed class FundInvariantProperties
                 seen["refused:" + decision.Refusal!.Code] = seen.GetValueOrDefault("refused:" + decision.Refusal.Code) + 1;
             }
             var start = fund;
-            var before = JsonOf(start);
+            var before = start.AsStored();
             var atOnce = Fund.Fold(start, decision.Events)!;
             foreach (var e in decision.Events)
             {
@@ -115,25 +115,13 @@ public sealed class FundInvariantProperties
                 events.Add(e);
             }
             // The decision's events folded at once (one set of builders) make the same fund as one by one, and leave the fund they started from as it was.
-            JsonOf(atOnce).ShouldBe(JsonOf(fund));
-            JsonOf(Fund.Fold(null, events)!).ShouldBe(JsonOf(fund));
-            JsonOf(start).ShouldBe(before);
+            atOnce.ShouldBeFact(fund);
+            Fund.Fold(null, events)!.ShouldBeFact(fund);
+            start.AsStored().ShouldBe(before);
             AssertInvariants(fund, postings, unit);
         }
         return history.Length;
     }
-
-    private static readonly System.Text.Json.JsonSerializerOptions Json = LedgerJson();
-
-    private static System.Text.Json.JsonSerializerOptions LedgerJson()
-    {
-        var options = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
-        options.ConfigureLedgerJson();
-        return options;
-    }
-
-    /// <summary>The fund as its snapshot is stored (version included): equal JSON, equal fund.</summary>
-    private static string JsonOf(Fund fund) => System.Text.Json.JsonSerializer.Serialize(fund, Json);
 
     private static void AssertInvariants(Fund fund, List<Posting> postings, decimal unit)
     {
