@@ -16,23 +16,22 @@ namespace CompensationLedger.Funds;
 internal sealed class FundFold
 {
     private Fund fund; // everything but the collections below, which are current only in ToFund
-    private readonly ImmutableDictionary<Guid, Pool>.Builder pools;
-    private readonly ImmutableDictionary<string, RecordedDeposit>.Builder deposits;
-    private readonly ImmutableDictionary<Guid, Entitlement>.Builder entitlements;
-    private readonly ImmutableDictionary<Guid, Round>.Builder rounds;
-    private readonly ImmutableDictionary<Guid, Payout>.Builder payouts;
-    private readonly ImmutableSortedSet<string>.Builder statementIds;
+    // Builders made on first change: one event (Marten's aggregator applies them one by one) touches one or two collections.
+    private ImmutableDictionary<Guid, Pool>.Builder? pools;
+    private ImmutableDictionary<string, RecordedDeposit>.Builder? deposits;
+    private ImmutableDictionary<Guid, Entitlement>.Builder? entitlements;
+    private ImmutableDictionary<Guid, Round>.Builder? rounds;
+    private ImmutableDictionary<Guid, Payout>.Builder? payouts;
+    private ImmutableSortedSet<string>.Builder? statementIds;
 
-    private FundFold(Fund fund)
-    {
-        this.fund = fund;
-        pools = fund.Pools.ToBuilder();
-        deposits = fund.DepositsByBankReference.ToBuilder();
-        entitlements = fund.Entitlements.ToBuilder();
-        rounds = fund.Rounds.ToBuilder();
-        payouts = fund.Payouts.ToBuilder();
-        statementIds = fund.StatementIds.ToBuilder();
-    }
+    private FundFold(Fund fund) => this.fund = fund;
+
+    private ImmutableDictionary<Guid, Pool>.Builder Pools => pools ??= fund.Pools.ToBuilder();
+    private ImmutableDictionary<string, RecordedDeposit>.Builder Deposits => deposits ??= fund.DepositsByBankReference.ToBuilder();
+    private ImmutableDictionary<Guid, Entitlement>.Builder Entitlements => entitlements ??= fund.Entitlements.ToBuilder();
+    private ImmutableDictionary<Guid, Round>.Builder Rounds => rounds ??= fund.Rounds.ToBuilder();
+    private ImmutableDictionary<Guid, Payout>.Builder Payouts => payouts ??= fund.Payouts.ToBuilder();
+    private ImmutableSortedSet<string>.Builder StatementIds => statementIds ??= fund.StatementIds.ToBuilder();
 
     /// <summary>The events folded onto the fund (null before its first event), the version one more per event.</summary>
     public static Fund? Fold(Fund? fund, IEnumerable<object> events)
@@ -71,12 +70,12 @@ internal sealed class FundFold
 
     private Fund ToFund() => fund with
     {
-        Pools = pools.ToImmutable(),
-        DepositsByBankReference = deposits.ToImmutable(),
-        Entitlements = entitlements.ToImmutable(),
-        Rounds = rounds.ToImmutable(),
-        Payouts = payouts.ToImmutable(),
-        StatementIds = statementIds.ToImmutable(),
+        Pools = pools?.ToImmutable() ?? fund.Pools,
+        DepositsByBankReference = deposits?.ToImmutable() ?? fund.DepositsByBankReference,
+        Entitlements = entitlements?.ToImmutable() ?? fund.Entitlements,
+        Rounds = rounds?.ToImmutable() ?? fund.Rounds,
+        Payouts = payouts?.ToImmutable() ?? fund.Payouts,
+        StatementIds = statementIds?.ToImmutable() ?? fund.StatementIds,
     };
 
     private void Apply(object e)
@@ -92,20 +91,20 @@ internal sealed class FundFold
                 fund = fund with { CoveredCases = [.. fund.CoveredCases, x.CaseId] };
                 break;
             case PoolOpened x:
-                pools.Add(x.PoolId, new Pool(x.PoolId, pools.Count + 1, x.Kind, x.Name, x.Perpetrator, 0m, 0m, 0m, 0m, 0m));
+                Pools.Add(x.PoolId, new Pool(x.PoolId, Pools.Count + 1, x.Kind, x.Name, x.Perpetrator, 0m, 0m, 0m, 0m, 0m));
                 break;
             case PoolDeposited x:
                 Pool(x.PoolId, p => p with { Deposited = p.Deposited + x.Amount.Amount });
-                deposits[x.BankReference] = new RecordedDeposit(x.PoolId, x.Amount.Amount);
+                Deposits[x.BankReference] = new RecordedDeposit(x.PoolId, x.Amount.Amount);
                 break;
             case EntitlementRecorded x:
                 // A later decision on the same claim (an appeal) changes what it is owed, not what is committed to it.
-                entitlements[x.ClaimId] = entitlements.TryGetValue(x.ClaimId, out var before)
+                Entitlements[x.ClaimId] = Entitlements.TryGetValue(x.ClaimId, out var before)
                     ? before with { Amount = x.Amount.Amount, BuyerKey = before.BuyerKey ?? x.BuyerKey }
                     : new Entitlement(x.ClaimId, x.ClaimReference, x.CaseId, x.Platform, x.SupplierAccountId, x.BuyerCountry, x.Amount.Amount, 0m, 0m, 0m, x.BuyerKey);
                 break;
             case RoundPrepared x:
-                rounds.Add(x.RoundId, new Round(x.RoundId, x.Number, RoundStatus.Prepared, x.PolicyVersion, x.Allocations, x.Carried, [], x.PreparedBy, x.PreparedAt, null, null));
+                Rounds.Add(x.RoundId, new Round(x.RoundId, x.Number, RoundStatus.Prepared, x.PolicyVersion, x.Allocations, x.Carried, [], x.PreparedBy, x.PreparedAt, null, null));
                 foreach (var a in x.Allocations)
                 {
                     Pool(a.PoolId, p => p with { Allocated = p.Allocated + a.Amount.Amount });
@@ -113,7 +112,7 @@ internal sealed class FundFold
                 }
                 break;
             case RoundCancelled x:
-                rounds[x.RoundId] = rounds[x.RoundId] with { Status = RoundStatus.Cancelled };
+                Rounds[x.RoundId] = Rounds[x.RoundId] with { Status = RoundStatus.Cancelled };
                 foreach (var a in x.Allocations)
                 {
                     Pool(a.PoolId, p => p with { Allocated = p.Allocated - a.Amount.Amount });
@@ -121,7 +120,7 @@ internal sealed class FundFold
                 }
                 break;
             case RoundReleased x:
-                rounds[x.RoundId] = rounds[x.RoundId] with
+                Rounds[x.RoundId] = Rounds[x.RoundId] with
                 {
                     Status = RoundStatus.Released, ReleasedBy = x.ReleasedBy, ReleasedAt = x.ReleasedAt, PayoutIds = x.Payouts.Select(p => p.PayoutId).ToArray(),
                     Allocations = [],
@@ -132,43 +131,43 @@ internal sealed class FundFold
                     Claim(l.ClaimId, c => c with { Allocated = c.Allocated - l.Amount.Amount, InTransit = c.InTransit + l.Amount.Amount });
                 }
                 foreach (var p in x.Payouts)
-                    payouts.Add(p.PayoutId, new Payout(p.PayoutId, p.Reference, x.RoundId, p.ClaimId, p.ClaimReference, p.Lines, p.Amount, PayoutStatus.InTransit,
+                    Payouts.Add(p.PayoutId, new Payout(p.PayoutId, p.Reference, x.RoundId, p.ClaimId, p.ClaimReference, p.Lines, p.Amount, PayoutStatus.InTransit,
                         x.ReleasedAt, x.ReleasedBy, null, null, null, null, null, null) { BuyerKey = p.BuyerKey, ClaimLines = p.ClaimLines });
                 break;
             case PayoutSettled x:
-                payouts[x.PayoutId] = payouts[x.PayoutId] with { Status = PayoutStatus.Settled, SettledAt = x.SettledAt };
+                Payouts[x.PayoutId] = Payouts[x.PayoutId] with { Status = PayoutStatus.Settled, SettledAt = x.SettledAt };
                 foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Settled = p.Settled + l.Amount.Amount });
                 foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit - l.Amount.Amount, Settled = c.Settled + l.Amount.Amount });
                 break;
             case PayoutReturned x:
-                payouts[x.PayoutId] = payouts[x.PayoutId] with { Status = PayoutStatus.Returned, ReturnedAt = x.ReturnedAt, ReturnReason = x.Reason };
+                Payouts[x.PayoutId] = Payouts[x.PayoutId] with { Status = PayoutStatus.Returned, ReturnedAt = x.ReturnedAt, ReturnReason = x.Reason };
                 foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Returned = p.Returned + l.Amount.Amount });
                 foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit - l.Amount.Amount });
                 break;
             case PayoutReissuePrepared x:
-                payouts[x.PayoutId] = payouts[x.PayoutId] with { PendingReissue = new PendingReissue(x.BankDetails, x.PreparedBy, x.PreparedAt) };
+                Payouts[x.PayoutId] = Payouts[x.PayoutId] with { PendingReissue = new PendingReissue(x.BankDetails, x.PreparedBy, x.PreparedAt) };
                 break;
             case PayoutReissueWithdrawn x:
-                payouts[x.PayoutId] = payouts[x.PayoutId] with { PendingReissue = null };
+                Payouts[x.PayoutId] = Payouts[x.PayoutId] with { PendingReissue = null };
                 break;
             case PayoutReissued x:
-                var original = payouts[x.OriginalPayoutId];
-                payouts[x.OriginalPayoutId] = original with { ReissuedAs = x.PayoutId, PendingReissue = null };
-                payouts.Add(x.PayoutId, new Payout(x.PayoutId, x.Reference, original.RoundId, x.ClaimId, x.ClaimReference, x.Lines, x.Amount, PayoutStatus.InTransit,
+                var original = Payouts[x.OriginalPayoutId];
+                Payouts[x.OriginalPayoutId] = original with { ReissuedAs = x.PayoutId, PendingReissue = null };
+                Payouts.Add(x.PayoutId, new Payout(x.PayoutId, x.Reference, original.RoundId, x.ClaimId, x.ClaimReference, x.Lines, x.Amount, PayoutStatus.InTransit,
                     x.ReissuedAt, x.ReissuedBy, x.BankDetails, x.OriginalPayoutId, null, null, null, null) { BuyerKey = x.BuyerKey, ClaimLines = x.ClaimLines });
                 foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit + l.Amount.Amount });
                 foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit + l.Amount.Amount });
                 break;
             case BankStatementImported x:
                 // The statement is known by its id only (see Fund.Apply(BankStatementImported)).
-                statementIds.Add(x.StatementId);
+                StatementIds.Add(x.StatementId);
                 break;
             default:
                 throw new ArgumentException($"Not a fund event: {e.GetType().Name}", nameof(e));
         }
     }
 
-    private void Pool(Guid id, Func<Pool, Pool> change) => pools[id] = change(pools[id]);
+    private void Pool(Guid id, Func<Pool, Pool> change) => Pools[id] = change(Pools[id]);
 
-    private void Claim(Guid id, Func<Entitlement, Entitlement> change) => entitlements[id] = change(entitlements[id]);
+    private void Claim(Guid id, Func<Entitlement, Entitlement> change) => Entitlements[id] = change(Entitlements[id]);
 }
