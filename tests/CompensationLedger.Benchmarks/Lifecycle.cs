@@ -19,9 +19,11 @@ namespace CompensationLedger.Benchmarks;
 /// approval, one fund stream), one distribution round prepared and released over all of them, and the bank
 /// statement(s) that settle every payout. The baseline does each stage's unavoidable database work by hand
 /// (<see cref="LifecycleBaseline"/>). Each stage has a time limit; a stage that hits it stops the scenario and
-/// says so in the notes (later stages are then not run).
+/// says so in the notes (later stages are then not run). <c>stageDone</c> hears each service stage's name as it ends (where the
+/// service's peak memory was reached).
 /// </summary>
-public sealed class Lifecycle(Func<string, string, HttpClient> staff, string ledgerDb, string baselineDb, List<Measurement> results, List<string> notes, Action<string> log)
+public sealed class Lifecycle(Func<string, string, HttpClient> staff, string ledgerDb, string baselineDb, List<Measurement> results, List<string> notes, Action<string> log,
+    Action<string>? stageDone = null)
 {
     public async Task RunAsync(int n, int clients, TimeSpan stageLimit, TimeSpan entitlementLimit, LocalDate today)
     {
@@ -101,6 +103,7 @@ public sealed class Lifecycle(Func<string, string, HttpClient> staff, string led
         }
         approvals.Stop();
         results.Add(Whole("lifecycle 4 entitlements on fund", "service (durable message)", n, approvals.Elapsed));
+        stageDone?.Invoke("lifecycle 4 entitlements");
         results.Add(await Timed("lifecycle 4 entitlements on fund", "baseline (raw SQL)", n, () => baseline.RecordEntitlements(clients)));
         log($"bench: lifecycle: {n} entitlements on the fund {approvals.Elapsed.TotalSeconds:0.0} s after approvals began");
 
@@ -108,6 +111,7 @@ public sealed class Lifecycle(Func<string, string, HttpClient> staff, string led
         var clock = Stopwatch.StartNew();
         var round = await Ok(await preparer.PostJson($"/api/funds/{fundId}/rounds", new { }), 201);
         results.Add(Whole("lifecycle 5 prepare round", "service (HTTP)", n, clock.Elapsed));
+        stageDone?.Invoke("lifecycle 5 round");
         var allocations = round.GetProperty("allocations").GetArrayLength();
         if (allocations != n) throw new InvalidOperationException($"The round allocated {allocations} claims, not {n}.");
         results.Add(await Timed("lifecycle 5 prepare round", "baseline (raw SQL)", n, baseline.PrepareRound));
@@ -115,6 +119,7 @@ public sealed class Lifecycle(Func<string, string, HttpClient> staff, string led
         clock.Restart();
         var released = await Ok(await releaser.PostJson($"/api/rounds/{round.GetProperty("id").GetGuid()}/release", new { }), 200);
         results.Add(Whole("lifecycle 6 release round", "service (HTTP)", n, clock.Elapsed));
+        stageDone?.Invoke("lifecycle 6 release");
         results.Add(await Timed("lifecycle 6 release round", "baseline (raw SQL)", n, baseline.ReleaseRound));
         var payouts = released.GetProperty("payouts").EnumerateArray()
             .Select(p => (Reference: p.GetProperty("reference").GetString()!, Amount: p.GetProperty("amount").GetProperty("amount").GetDecimal())).ToList();
@@ -131,6 +136,7 @@ public sealed class Lifecycle(Func<string, string, HttpClient> staff, string led
             settled += result.GetProperty("lines").EnumerateArray().Count(l => l.GetProperty("match").GetString() == "payout-settled");
         }
         results.Add(Whole("lifecycle 7 bank statement", "service (HTTP)", n, clock.Elapsed));
+        stageDone?.Invoke("lifecycle 7 statement");
         if (settled != n) throw new InvalidOperationException($"The statement settled {settled} payouts, not {n}.");
         results.Add(await Timed("lifecycle 7 bank statement", "baseline (raw SQL)", n, baseline.SettleAll));
     }
@@ -165,6 +171,7 @@ public sealed class Lifecycle(Func<string, string, HttpClient> staff, string led
                 await service(i);
                 Interlocked.Increment(ref done);
             }));
+            stageDone?.Invoke(scenario);
         }
         catch (TimeoutException)
         {

@@ -91,6 +91,9 @@ var service = await RunningService.StartAsync(serviceDb, key, issuer, new Dictio
 }.Concat((Environment.GetEnvironmentVariable("BENCH_SERVICE_ENV") ?? "").Split('|', StringSplitOptions.RemoveEmptyEntries)
     .Select(kv => KeyValuePair.Create(kv[..kv.IndexOf('=')], kv[(kv.IndexOf('=') + 1)..]))).ToDictionary());
 await using var stopService = new StopOnce(service.DisposeAsync);
+// Where the service's peak resident memory was reached: its high-water mark after each scenario (it never goes down).
+var peakAfter = new List<string>();
+void PeakAfter(string stage) => peakAfter.Add(string.Create(CultureInfo.InvariantCulture, $"{stage} {Rss.PeakMegabytes(service.ProcessId):0} MB"));
 Console.Error.WriteLine($"bench: service {service.BaseAddress} (pid {service.ProcessId})");
 
 HttpClient Staff(string name, string role)
@@ -149,9 +152,10 @@ if (args.Contains("--bulk-only"))
 if (args.Contains("--lifecycle-only"))
 {
     // Scenario 2 alone (a medium run of the lifecycle, or working on it).
-    await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine)
+    await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine, PeakAfter)
         .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(100), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
     peakRss["service (scenario 2)"] = Rss.PeakMegabytes(service.ProcessId);
+    notes.Add($"Peak RSS (VmHWM) of the service after each stage: {string.Join(", ", peakAfter)}");
     Report.Write(outDir, Option("--name") ?? "lifecycle", $"scenario 2 only, {lifecycleClaims:N0} claims", results, peakRss,
         new Dictionary<string, object> { ["lifecycle claims"] = lifecycleClaims }, notes, [], runTime.Elapsed);
     return 0;
@@ -199,6 +203,7 @@ foreach (var clients in new[] { 1, 8, 32 })
     results.Add(await Metered(() => Measure.Run("file claim", "baseline (raw SQL)", clients, filings, i => Baseline.FileClaim(baselineDb, offset + i)), servicePath: false));
     if (statementsAt8) notes.AddRange(await StatementStats.TopAsync(ledgerDb, 24));
     Console.Error.WriteLine($"bench: filing at {clients} client(s) done");
+    PeakAfter($"filing at {clients}");
 }
 
 // 4. Buyers' status lookups at 8 and 32 clients, against a raw SELECT by key.
@@ -224,6 +229,7 @@ foreach (var clients in new[] { 8, 32 })
     results.Add(await Metered(() => Measure.Run("status lookup", "service (HTTP)", clients, lookups, ServiceLookup), servicePath: true));
     results.Add(await Metered(() => Measure.Run("status lookup", "baseline (raw SQL)", clients, lookups, BaselineLookup), servicePath: false));
     Console.Error.WriteLine($"bench: lookups at {clients} clients done");
+    PeakAfter($"lookups at {clients}");
 }
 
 if (args.Contains("--filing-only"))
@@ -244,13 +250,15 @@ await BulkImport(service.BaseAddress, service.ProcessId, bulkRows, 0, "service (
 notes.AddRange(ImportLog(service, "bulk import"));
 await BaselineBulkImport(bulkRows);
 Console.Error.WriteLine("bench: bulk import done");
+PeakAfter("bulk import");
 
 // 2. The whole lifecycle for N claims, stage by stage, on the same service.
-await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine)
+await new Lifecycle(Staff, ledgerDb, baselineDb, results, notes, Console.Error.WriteLine, PeakAfter)
     .RunAsync(lifecycleClaims, 8, smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(100), smoke ? TimeSpan.FromMinutes(2) : TimeSpan.FromSeconds(180), today);
 
 // 7. The service's peak resident memory over scenarios 1 to 4.
 peakRss["service (scenarios 1-4)"] = Rss.PeakMegabytes(service.ProcessId);
+notes.Add($"Peak RSS (VmHWM) of the service after each scenario: {string.Join(", ", peakAfter)}");
 await stopService.DisposeAsync();
 
 // 5 and 6. Rebuilding every projection and the reports, on a ledger of about a million events in its own database.
