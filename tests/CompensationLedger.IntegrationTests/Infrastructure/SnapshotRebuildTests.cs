@@ -34,6 +34,21 @@ public sealed class SnapshotRebuildTests(LedgerApp app) : IntegrationTest(app)
         return text.ToString();
     }
 
+    /// <summary>The table's indexes as PostgreSQL defines them (name, uniqueness, expression), one line each.</summary>
+    private async Task<string> Indexes(string snapshot)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select indexdef from pg_indexes where schemaname = @schema and tablename = @table order by indexname", connection);
+        command.Parameters.AddWithValue("schema", LedgerSetup.Schema);
+        command.Parameters.AddWithValue("table", $"mt_doc_{snapshot.ToLowerInvariant()}");
+        await using var reader = await command.ExecuteReaderAsync();
+        var text = new System.Text.StringBuilder();
+        while (await reader.ReadAsync()) text.AppendLine(reader.GetString(0));
+        return text.ToString();
+    }
+
     private async Task<long> Count(string sql)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);
@@ -63,9 +78,12 @@ public sealed class SnapshotRebuildTests(LedgerApp app) : IntegrationTest(app)
             var streamVersion = snapshot != nameof(FundTerms);
             var inline = await Documents(snapshot, versionInJson: false, mtVersion: streamVersion);
             inline.ShouldNotBeEmpty(snapshot);
+            var indexes = await Indexes(snapshot);
 
             await LedgerRebuild.RebuildAsync(App.Store, snapshot, TimeSpan.FromMinutes(1), null, CancellationToken.None);
             (await Documents(snapshot, versionInJson: false, mtVersion: streamVersion)).ShouldBe(inline, snapshot);
+            // Created with the new table (before it is filled), the same indexes as the live one's, under the same names.
+            (await Indexes(snapshot)).ShouldBe(indexes, snapshot);
             (await Count($"select count(*) from {Table(snapshot)} where data ? 'version' and (data ->> 'version')::bigint <> mt_version")).ShouldBe(0, snapshot);
             (await Count($"select count(*) from pg_namespace where nspname like '{LedgerSetup.Schema}\\_%\\_rebuild'")).ShouldBe(0, snapshot);
             var rebuilt = await Documents(snapshot);
