@@ -330,6 +330,31 @@ public sealed class PaidVsLostReportTests(LedgerApp app) : IntegrationTest(app)
     }
 
     [Fact]
+    public async Task the_totals_rebuild_reads_a_verification_without_its_checks_and_the_rest_of_every_event_as_stored()
+    {
+        await Seed();
+        var verified = ((Marten.Events.EventGraph)((StoreOptions)App.Store.Options).Events).EventMappingFor(typeof(ClaimVerified)).EventTypeName;
+        await using var connection = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand($"""
+            select type = @verified, jsonb_array_length(data -> 'checks'), read -> 'checks' = '[]'::jsonb, (read - 'checks') = (data - 'checks')
+            from (select type, data, {ClaimTotalsRebuild.TotalsData(verified)} as read from {LedgerSetup.Schema}.mt_events) e
+            """, connection);
+        command.Parameters.AddWithValue("verified", verified);
+        await using var reader = await command.ExecuteReaderAsync();
+        var verifications = 0;
+        while (await reader.ReadAsync())
+        {
+            reader.GetBoolean(3).ShouldBeTrue("every field but a verification's checks is read as stored");
+            if (!reader.GetBoolean(0)) continue;
+            verifications++;
+            reader.GetInt32(1).ShouldBeGreaterThan(0);
+            reader.GetBoolean(2).ShouldBeTrue("a verification's checks are read as an empty list");
+        }
+        verifications.ShouldBeGreaterThan(0);
+    }
+
+    [Fact]
     public async Task the_totals_rebuilt_while_claims_are_filed_and_decided_over_http_count_every_decision_and_keep_taking_them_after_the_swap()
     {
         var putian = await App.OpenFlaggedCase();
