@@ -30,7 +30,7 @@ public sealed class LedgerDatabase(IConfiguration configuration, ILogger<LedgerD
         {
             lock (_gate)
             {
-                return _connectionString ??= WithFastCompression(Resolve());
+                return _connectionString ??= Resolve();
             }
         }
     }
@@ -50,9 +50,9 @@ public sealed class LedgerDatabase(IConfiguration configuration, ILogger<LedgerD
                 throw new LedgerDatabaseUnavailableException(
                     $"ConnectionStrings:Ledger is not a valid PostgreSQL connection string ({e.Message}): fix it, or remove it to use the embedded PostgreSQL.", e);
             }
-            EnsureReachable(configured, $"PostgreSQL at {parsed.Host}:{parsed.Port}/{parsed.Database}");
+            var lz4 = Connect(configured, $"PostgreSQL at {parsed.Host}:{parsed.Port}/{parsed.Database}");
             logger.LogInformation("Using the PostgreSQL configured in ConnectionStrings:Ledger ({Host}:{Port}/{Database})", parsed.Host, parsed.Port, parsed.Database);
-            return configured;
+            return WithCompression(configured, lz4);
         }
 
         var dataDirectory = configuration["Ledger:EmbeddedPostgres:DataDirectory"] is { Length: > 0 } dir ? dir : DefaultDataDirectory;
@@ -79,7 +79,8 @@ public sealed class LedgerDatabase(IConfiguration configuration, ILogger<LedgerD
         else
             logger.LogInformation("Embedded PostgreSQL {Version} is running from {Bin} with data in {DataDirectory} on 127.0.0.1:{Port}; it stops when the service stops",
                 Path.GetFileName(Path.GetDirectoryName(_embedded.BinDirectory)), _embedded.BinDirectory, _embedded.DataDirectory, _embedded.Port);
-        return _embedded.ConnectionString("ledger");
+        var embedded = _embedded.ConnectionString("ledger");
+        return WithCompression(embedded, Connect(embedded, $"the embedded PostgreSQL in {_embedded.DataDirectory}"));
     }
 
     /// <summary>
@@ -94,38 +95,36 @@ public sealed class LedgerDatabase(IConfiguration configuration, ILogger<LedgerD
     /// </summary>
     public const string CompressionOption = "-c default_toast_compression=lz4";
 
-    private string WithFastCompression(string connectionString)
+    /// <summary>
+    /// <paramref name="connectionString"/> with <see cref="CompressionOption"/> where the server has LZ4 (<paramref name="lz4"/>, from
+    /// <see cref="Connect"/>) and the connection string sets no Options of its own; else as it is.
+    /// </summary>
+    private string WithCompression(string connectionString, bool lz4)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         if (!string.IsNullOrEmpty(builder.Options)) return connectionString;
-        try
+        if (!lz4)
         {
-            using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 5, Pooling = false }.ConnectionString);
-            connection.Open();
-            using var probe = new NpgsqlCommand("select coalesce((select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'), false)", connection);
-            if (probe.ExecuteScalar() is not true)
-            {
-                logger.LogInformation("PostgreSQL has no LZ4 compression; large values are compressed with its default (pglz)");
-                return connectionString;
-            }
-        }
-        catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or InvalidOperationException or TimeoutException)
-        {
-            // Reachable a moment ago: leave the connection string as it is and let the first real query report the problem.
-            logger.LogWarning(e, "Could not ask PostgreSQL whether it has LZ4 compression; using the connection string as configured");
+            logger.LogInformation("PostgreSQL has no LZ4 compression; large values are compressed with its default (pglz)");
             return connectionString;
         }
         builder.Options = CompressionOption;
         return builder.ConnectionString;
     }
 
-    private static void EnsureReachable(string connectionString, string description)
+    /// <summary>
+    /// Connects once to check the server answers (a clear sentence saying what to do when it does not) and asks it whether it has
+    /// LZ4 compression (<see cref="CompressionOption"/>).
+    /// </summary>
+    private static bool Connect(string connectionString, string description)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 5, Pooling = false };
         try
         {
             using var connection = new NpgsqlConnection(builder.ConnectionString);
             connection.Open();
+            using var probe = new NpgsqlCommand("select coalesce((select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'), false)", connection);
+            return probe.ExecuteScalar() is true;
         }
         catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or InvalidOperationException or TimeoutException)
         {

@@ -35,7 +35,7 @@ public sealed class CompressionTests(LedgerApp app) : IntegrationTest(app)
     [Fact]
     public void the_option_is_added_to_a_configured_connection_string_without_options()
     {
-        var database = Configured(App.ConnectionString);
+        using var database = Configured(App.ConnectionString);
 
         new NpgsqlConnectionStringBuilder(database.ConnectionString).Options.ShouldBe(LedgerDatabase.CompressionOption);
     }
@@ -45,6 +45,8 @@ public sealed class CompressionTests(LedgerApp app) : IntegrationTest(app)
     {
         var own = new NpgsqlConnectionStringBuilder(App.ConnectionString) { Options = "-c default_toast_compression=pglz" }.ConnectionString;
 
-        Configured(own).ConnectionString.ShouldBe(own);
+        using var database = Configured(own);
+
+        database.ConnectionString.ShouldBe(own);
     }
 }
