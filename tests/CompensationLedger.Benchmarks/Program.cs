@@ -12,6 +12,7 @@ using Npgsql;
 
 // Benchmarks: the service's real path against a raw-Npgsql baseline doing only the unavoidable
 // database work, on the same PostgreSQL (a throwaway cluster with durable settings), in one run.
+// Filing and bulk intake also run a second baseline, the service's own rows by raw SQL (ServiceRows.cs).
 // Usage: dotnet run -c Release --project tests/CompensationLedger.Benchmarks [-- [--smoke | --micro] [--out DIR] [--name NAME]
 //        [--lifecycle N] [--events N] [--no-micro]]
 //   (no option)  every scenario at full size, then the micro-benchmarks; writes results/latest.{md,json}
@@ -145,6 +146,7 @@ if (args.Contains("--bulk-only"))
     notes.AddRange(ImportLog(service, "COPY"));
     peakRss["service, COPY"] = Rss.PeakMegabytes(service.ProcessId);
     await BaselineBulkImport(rows);
+    await ServiceRowsBulkImport(rows, rows);
     if (statements) notes.AddRange(await StatementStats.TopAsync(ledgerDb, 16));
     Report.Write(outDir, Option("--name") ?? "bulk", $"scenario 3 only, {rows:N0} rows", results, peakRss, sizesBulk, notes, [], runTime.Elapsed);
     return 0;
@@ -171,13 +173,14 @@ async Task<Measurement> Metered(Func<Task<Measurement>> run, bool servicePath)
     return measured;
 }
 var credentials = new (string Reference, string Code)[filings * 3];
+ServiceRows? serviceRows = null;
 var run = 0;
 
 // 1. Filing claims over HTTP, 1, 8 and 32 clients, against the same rows written by raw SQL.
 foreach (var clients in new[] { 1, 8, 32 })
 {
     var offset = run++ * filings;
-    // Working on filing (--filing-only with pg_stat_statements preloaded): the server's statements of the 8-client runs in the notes.
+    // Working on filing (--filing-only with pg_stat_statements preloaded): the server's statements of the 8-client service run in the notes.
     var statementsAt8 = clients == 8 && args.Contains("--filing-only") && await StatementStats.ResetAsync(ledgerDb);
     results.Add(await Metered(() => Measure.Run("file claim", "service (HTTP)", clients, filings, async i =>
     {
@@ -200,8 +203,17 @@ foreach (var clients in new[] { 1, 8, 32 })
         var json = await response.Json();
         credentials[n] = (json.GetProperty("reference").GetString()!, json.GetProperty("accessCode").GetString()!);
     }), servicePath: true));
+    // The service path's statements alone (the baselines' would mix in).
+    if (statementsAt8) notes.AddRange(await StatementStats.TopAsync(ledgerDb, 40));
     results.Add(await Metered(() => Measure.Run("file claim", "baseline (raw SQL)", clients, filings, i => Baseline.FileClaim(baselineDb, offset + i)), servicePath: false));
-    if (statementsAt8) notes.AddRange(await StatementStats.TopAsync(ledgerDb, 24));
+    // The second baseline: the service's own rows (a real filing's, copied) into copies of its own tables, by raw SQL.
+    if (serviceRows is null)
+    {
+        serviceRows = await ServiceRows.PrepareAsync(ledgerDb, LedgerSetup.Schema, credentials[offset].Reference);
+        notes.Add($"file claim, same rows as the service (raw SQL): a real filing's rows, ids and keys replaced, into copies of the service's tables (same columns, indexes, keys; schema {ServiceRows.Schema}); per filing: {serviceRows.Describe()}, and a reference number from a sequence, in one transaction");
+    }
+    results.Add(await Metered(() => Measure.Run("file claim", "same rows as the service (raw SQL)", clients, filings, i => serviceRows.FileClaim(offset + i)), servicePath: false));
+    if (clients == 32) await ServiceRows.DropAsync(ledgerDb);
     Console.Error.WriteLine($"bench: filing at {clients} client(s) done");
     PeakAfter($"filing at {clients}");
 }
@@ -249,6 +261,7 @@ await BulkImport(service.BaseAddress, service.ProcessId, 50, 10_000_000, "warm-u
 await BulkImport(service.BaseAddress, service.ProcessId, bulkRows, 0, "service (HTTP, one CSV)");
 notes.AddRange(ImportLog(service, "bulk import"));
 await BaselineBulkImport(bulkRows);
+await ServiceRowsBulkImport(bulkRows, 0);
 Console.Error.WriteLine("bench: bulk import done");
 PeakAfter("bulk import");
 
@@ -322,6 +335,23 @@ async Task BaselineBulkImport(int rows)
     results.Add(Whole("bulk import", "baseline (raw SQL, COPY)", rows, clock.Elapsed));
     notes.Add(string.Create(CultureInfo.InvariantCulture, $"baseline (raw SQL, COPY): {rows:N0} rows in {clock.Elapsed.TotalSeconds:0.0} s, {wal / 1048576.0:N0} MB of WAL ({(double)wal / rows:N0} bytes per claim), {checkpoints} checkpoint(s) of the server during it"));
     Console.Error.WriteLine("bench: " + notes[^1]);
+}
+
+// Scenario 3's second baseline: the import's own rows (those of its claim numbered `templateRow`, copied) by COPY into copies of
+// the service's tables, timed from a checkpoint as the other two paths are.
+async Task ServiceRowsBulkImport(int rows, int templateRow)
+{
+    var copies = await ServiceRows.PrepareAsync(ledgerDb, LedgerSetup.Schema, orderReference: $"ORD-BULK-{templateRow}");
+    var writesBefore = await Checkpoint();
+    var clock = Stopwatch.StartNew();
+    await copies.CopyAsync(rows, CompensationLedger.Claims.ImportClaimsEndpoint.BatchSize, offset: 0);
+    clock.Stop();
+    var (wal, checkpoints) = (await ServerWrites()).Since(writesBefore);
+    const string path = "same rows as the service (raw SQL, COPY)";
+    results.Add(Whole("bulk import", path, rows, clock.Elapsed));
+    notes.Add(string.Create(CultureInfo.InvariantCulture, $"{path}: {rows:N0} rows in {clock.Elapsed.TotalSeconds:0.0} s, {wal / 1048576.0:N0} MB of WAL ({(double)wal / rows:N0} bytes per claim), {checkpoints} checkpoint(s) of the server during it; an imported claim's rows, ids and keys replaced, into copies of the service's tables (schema {ServiceRows.Schema}), per claim: {copies.Describe()}"));
+    Console.Error.WriteLine("bench: " + notes[^1]);
+    await ServiceRows.DropAsync(ledgerDb);
 }
 
 // A checkpoint now, so the timed write that follows does not pay for the dirty pages of what ran before it (and both paths of a
