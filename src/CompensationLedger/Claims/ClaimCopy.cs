@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using CompensationLedger.Infrastructure;
 using CompensationLedger.Reports;
 using JasperFx.Events.Projections;
 using JasperFx.Events.Subscriptions;
@@ -111,7 +112,9 @@ public sealed class ClaimCopy
     public async Task WriteAsync(IReadOnlyList<ClaimToFile> claims, CancellationToken ct)
     {
         if (claims.Count == 0) return;
-        var serializer = options.Serializer();
+        // Every JSON value is written as UTF-8 bytes straight from the serializer's options, into one buffer reused from row to
+        // row (ToJson made a UTF-16 string of each, for Npgsql to encode again).
+        var serializer = new Utf8Documents(options.Serializer());
         await using var connection = (NpgsqlConnection)store.Storage.Database.CreateConnection();
         await connection.OpenAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
@@ -152,7 +155,7 @@ public sealed class ClaimCopy
             await w.WriteAsync(eventIds[i], NpgsqlDbType.Uuid, ct);
             await w.WriteAsync(c.Filed.ClaimId, NpgsqlDbType.Uuid, ct);
             await w.WriteAsync(1L, NpgsqlDbType.Bigint, ct);
-            await w.WriteAsync(serializer.ToJson(c.Filed), NpgsqlDbType.Jsonb, ct);
+            await w.WriteAsync(serializer.Write(c.Filed), NpgsqlDbType.Jsonb, ct);
             await w.WriteAsync(eventType, NpgsqlDbType.Varchar, ct);
             await w.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
             await w.WriteAsync(tenant, NpgsqlDbType.Varchar, ct);
@@ -205,7 +208,7 @@ public sealed class ClaimCopy
     /// numeric revisions, i.e. the projected aggregates) or a new version GUID (the column's default does that).
     /// </summary>
     private async Task Documents<T, TId>(NpgsqlConnection connection, IReadOnlyList<T> documents, Func<T, TId> id, NpgsqlDbType idType,
-        Marten.ISerializer serializer, long? version, CancellationToken ct) where T : notnull
+        Utf8Documents serializer, long? version, CancellationToken ct) where T : notnull
     {
         var table = store.Options.FindOrResolveDocumentType(typeof(T)).TableName.QualifiedName;
         var dotNetType = typeof(T).FullName!;
@@ -213,7 +216,7 @@ public sealed class ClaimCopy
         await Copy(connection, $"copy {table} ({columns}) from stdin (format binary)", documents, async (w, d, _) =>
         {
             await w.WriteAsync(id(d), idType, ct);
-            await w.WriteAsync(serializer.ToJson(d), NpgsqlDbType.Jsonb, ct);
+            await w.WriteAsync(serializer.Write(d), NpgsqlDbType.Jsonb, ct);
             await w.WriteAsync(dotNetType, NpgsqlDbType.Varchar, ct);
             if (version is { } revision) await w.WriteAsync(revision, NpgsqlDbType.Bigint, ct);
         }, ct);
