@@ -20,7 +20,8 @@ namespace CompensationLedger.Benchmarks;
 /// this process (as the integration tests host it); scenario 5 then rebuilds every registered projection as the service's
 /// <c>rebuild</c> command and RebuildAllProjectionsTests do (<see cref="LedgerRebuild"/>: the paid-vs-lost tables folded
 /// in memory beside the live ones and swapped in, every other projection by Marten's projection daemon); its baseline streams every event's JSON once in sequence order with raw
-/// Npgsql (<c>select type, data from mt_events order by seq_id</c>), the least any rebuild must read.
+/// Npgsql (<c>select type, data from mt_events order by seq_id</c>), the least any rebuild must read, and its second baseline
+/// writes the rebuilt tables' final rows again by COPY (<see cref="RebuiltRowsBaseline"/>), the least this design's rebuild must write.
 /// Scenario 6 starts the service as a process on that database and times the reports one request at a time.
 /// </summary>
 public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measurement> results, List<string> notes, Dictionary<string, double> peakRss, Action<string> log)
@@ -52,6 +53,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
         // of the imported events, which scenario 6 then reads.
         if (!await Rebuild(db, stored, budgets, key, issuer, data)) return;
         await BaselineScan(db);
+        await RebuiltRowsBaseline(db, stored);
 
         // 6. Reports at this size, from the service as deployed (a process), one request at a time.
         await using (var service = await RunningService.StartAsync(db, key, issuer, new Dictionary<string, string> { ["Logging__LogLevel__Default"] = "Warning" }))
@@ -227,6 +229,89 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
         }
         results.Add(new Measurement("rebuild all projections (events)", "baseline (raw SQL, one ordered scan)", 1, (int)rows, scan.Elapsed.TotalSeconds,
             scan.Elapsed.TotalMilliseconds, scan.Elapsed.TotalMilliseconds, scan.Elapsed.TotalMilliseconds));
+    }
+
+    /// <summary>
+    /// Scenario 5's second baseline, what the rebuild's output alone costs PostgreSQL: every table a rebuild writes, copied out
+    /// (binary COPY to a file, not timed) and written again into copies of those tables (<c>like ... including all</c>: the same
+    /// columns, indexes and keys, created before the fill) from the files, by binary COPY, <see cref="RebuildConcurrency"/> at a
+    /// time, largest first, as the rebuild runs its projections. It reads no event and folds nothing: PostgreSQL parses every
+    /// document's JSON, compresses the large values and builds the indexes, as it must whatever the service's code does. Its time,
+    /// with the ordered scan's, is the floor the rebuild's design sets; what the rebuild takes beyond it is the service's own work.
+    /// </summary>
+    private async Task RebuiltRowsBaseline(string db, long stored)
+    {
+        const string copySchema = "rebuilt_rows";
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-bench-rebuilt-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(folder);
+        try
+        {
+            // The projections' tables: the snapshot and lookup documents and the report tables (their checkpoint row is not output).
+            var tables = new List<(string Name, long Bytes)>();
+            await using (var connection = new NpgsqlConnection(db))
+            {
+                await connection.OpenAsync();
+                await using (var list = new NpgsqlCommand(
+                    "select table_name from information_schema.tables where table_schema = @schema and table_type = 'BASE TABLE' "
+                    + "and (table_name in ('mt_doc_claim', 'mt_doc_fund', 'mt_doc_fraudcase', 'mt_doc_fundterms', 'mt_doc_casecoverage', 'mt_doc_fundindexentry') "
+                    + "or (table_name like 'report\\_%' and table_name <> @checkpoint))", connection))
+                {
+                    list.Parameters.AddWithValue("schema", LedgerSetup.Schema);
+                    list.Parameters.AddWithValue("checkpoint", ClaimTotalsRollup.CheckpointTable);
+                    await using var reader = await list.ExecuteReaderAsync();
+                    while (await reader.ReadAsync()) tables.Add((reader.GetString(0), 0));
+                }
+                for (var i = 0; i < tables.Count; i++)
+                {
+                    var file = Path.Combine(folder, tables[i].Name);
+                    await using (var export = await connection.BeginRawBinaryCopyAsync($"copy {LedgerSetup.Schema}.{tables[i].Name} to stdout (format binary)"))
+                    await using (var output = File.Create(file))
+                        await export.CopyToAsync(output);
+                    tables[i] = (tables[i].Name, new FileInfo(file).Length);
+                }
+                await using var create = new NpgsqlCommand(
+                    $"drop schema if exists {copySchema} cascade; create schema {copySchema}; "
+                    + string.Concat(tables.Select(t => $"create table {copySchema}.{t.Name} (like {LedgerSetup.Schema}.{t.Name} including all); ")) + "checkpoint;", connection);
+                await create.ExecuteNonQueryAsync();
+            }
+
+            var each = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var before = CpuReading.Take(Environment.ProcessId, cluster.DataDirectory);
+            var clock = Stopwatch.StartNew();
+            var queue = new System.Collections.Concurrent.ConcurrentQueue<(string Name, long Bytes)>(tables.OrderByDescending(t => t.Bytes));
+            // As the service's connections are (LedgerDatabase): large values compressed with LZ4 where the server has it.
+            var target = await Scalar<bool>(db, "select coalesce((select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'), false)")
+                ? new NpgsqlConnectionStringBuilder(db) { Options = LedgerDatabase.CompressionOption }.ConnectionString
+                : db;
+            await Task.WhenAll(Enumerable.Range(0, RebuildConcurrency).Select(async _ =>
+            {
+                await using var connection = new NpgsqlConnection(target);
+                await connection.OpenAsync();
+                while (queue.TryDequeue(out var table))
+                {
+                    var one = Stopwatch.StartNew();
+                    await using (var import = await connection.BeginRawBinaryCopyAsync($"copy {copySchema}.{table.Name} from stdin (format binary)"))
+                    await using (var source = File.OpenRead(Path.Combine(folder, table.Name)))
+                        await source.CopyToAsync(import);
+                    each.Enqueue(string.Create(CultureInfo.InvariantCulture, $"{table.Name} {table.Bytes / 1048576.0:N0} MB {one.Elapsed.TotalSeconds:0.0} s"));
+                }
+            }));
+            clock.Stop();
+            var used = CpuReading.Take(Environment.ProcessId, cluster.DataDirectory).Since(before);
+            results.Add(new Measurement("rebuild all projections (events)", "same rows as the service (raw SQL, COPY of the rebuilt tables)", 1, (int)stored, clock.Elapsed.TotalSeconds,
+                clock.Elapsed.TotalMilliseconds, clock.Elapsed.TotalMilliseconds, clock.Elapsed.TotalMilliseconds));
+            notes.Add(string.Create(CultureInfo.InvariantCulture,
+                $"Rebuild, same rows as the service: the {tables.Count} rebuilt tables' final rows ({tables.Sum(t => t.Bytes) / 1048576.0:N0} MB as binary COPY) written again by COPY into copies of the tables (indexes created first), {RebuildConcurrency} at a time, no event read: {clock.Elapsed.TotalSeconds:0.0} s, PostgreSQL CPU {used.Server:0.0} s (each, in the order they ended: {string.Join(", ", each)})"));
+            log("bench: " + notes[^1]);
+            await using var drop = new NpgsqlConnection(db);
+            await drop.OpenAsync();
+            await using var dropping = new NpgsqlCommand($"drop schema {copySchema} cascade", drop);
+            await dropping.ExecuteNonQueryAsync();
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     /// <summary>The service hosted in this process (as the integration tests host it), for its store: same options, same schema.</summary>
