@@ -253,7 +253,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
                 await connection.OpenAsync();
                 await using (var list = new NpgsqlCommand(
                     "select table_name from information_schema.tables where table_schema = @schema and table_type = 'BASE TABLE' "
-                    + "and (table_name in ('mt_doc_claim', 'mt_doc_fund', 'mt_doc_fraudcase', 'mt_doc_fundterms', 'mt_doc_casecoverage', 'mt_doc_fundindexentry') "
+                    + "and (table_name in ('mt_doc_claim', 'mt_doc_fund', 'mt_doc_fraudcase', 'mt_doc_fundterms', 'mt_doc_casecoverage', 'mt_doc_fundindexentry', 'mt_doc_exchangerate') "
                     + "or (table_name like 'report\\_%' and table_name <> @checkpoint))", connection))
                 {
                     list.Parameters.AddWithValue("schema", LedgerSetup.Schema);
