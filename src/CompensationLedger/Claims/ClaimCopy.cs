@@ -191,12 +191,15 @@ public sealed class ClaimCopy
                     else await w.WriteAsync(value, ct);
             }, ct);
 
+        // Each claim's row found by one probe of the key: as a plain join, PostgreSQL hashed the whole totals table for every batch
+        // while its costs priced the table as small (the first ~70,000 rows), so an import into a table a few thousand filings had
+        // already analysed read it all 200 times (see ClaimFingerprints.StoredAmongSql). A lateral subquery with a limit stays a probe.
         await using var changes = new NpgsqlCommand(
             $"""
              insert into {schema}.{ClaimTotalsProjection.ChangesTable} ({ClaimTotalsProjection.FiledChangeColumns})
              select {ClaimTotalsProjection.FiledChangeValues("f.event_id")}
              from unnest(@claims, @events) as f(claim_id, event_id)
-             join {schema}.{ClaimTotalsProjection.ClaimsTable} n on n.claim_id = f.claim_id
+             cross join lateral (select * from {schema}.{ClaimTotalsProjection.ClaimsTable} where claim_id = f.claim_id limit 1) as n
              """, connection, tx);
         changes.Parameters.AddWithValue("claims", claims.Select(c => c.Filed.ClaimId).ToArray());
         changes.Parameters.AddWithValue("events", eventIds);

@@ -240,7 +240,8 @@ public static class ImportClaimsEndpoint
             Dictionary<string, ClaimFingerprint> stored;
             Lookup.Start();
             await using (var query = store.QuerySession())
-                stored = (await query.LoadManyAsync<ClaimFingerprint>(ct, fingerprints.SelectMany(f => f).Distinct().ToArray())).ToDictionary(f => f.Id, StringComparer.Ordinal);
+                stored = (await query.QueryAsync<ClaimFingerprint>(ClaimFingerprints.StoredAmongSql(store), ct, [fingerprints.SelectMany(f => f).Distinct().ToArray()]))
+                    .ToDictionary(f => f.Id, StringComparer.Ordinal);
             Lookup.Stop();
             ClaimFingerprint? Earlier(string id) => stored.GetValueOrDefault(id) ?? inFlight?.GetValueOrDefault(id);
             Numbers.Start();
