@@ -28,7 +28,7 @@ using Npgsql;
 //   --rebuild-budget S  scenario 5's bound in seconds (default 240), e.g. with --large-only to measure scenario 6 at a million events
 //   --filing-only only scenarios 1 and 4 (filing, status lookups) and the service's peak RSS; writes filing.{md,json}
 //   --filings N / --lookups N   override scenario 1's filings per client count / scenario 4's lookups
-//                (with pg_stat_statements preloaded, as for --bulk-only, the notes list the statements of the 8-client filing runs)
+//                (with pg_stat_statements preloaded, as for --bulk-only, the notes list the statements of the service's 8-client filing run, without the baselines')
 var runTime = Stopwatch.StartNew();
 var smoke = args.Contains("--smoke");
 var microOnly = args.Contains("--micro");
