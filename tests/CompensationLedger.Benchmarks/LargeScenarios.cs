@@ -280,7 +280,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             var clock = Stopwatch.StartNew();
             var queue = new System.Collections.Concurrent.ConcurrentQueue<(string Name, long Bytes)>(tables.OrderByDescending(t => t.Bytes));
             // As the service's connections are (LedgerDatabase): large values compressed with LZ4 where the server has it.
-            var target = await Scalar<bool>(db, "select coalesce((select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'), false)")
+            var target = await Scalar<bool>(db, LedgerDatabase.HasLz4Sql)
                 ? new NpgsqlConnectionStringBuilder(db) { Options = LedgerDatabase.CompressionOption }.ConnectionString
                 : db;
             await Task.WhenAll(Enumerable.Range(0, RebuildConcurrency).Select(async _ =>

@@ -68,27 +68,15 @@ public sealed class ServiceRows
         foreach (var (table, _) in Written)
             await Execute(connection, $"create table {Schema}.{table} (like {ledgerSchema}.{table} including all)");
         // A copied default that draws from the service's sequence draws from one of the copy's own instead.
-        var defaults = new List<(string Table, string Column)>();
-        await using (var find = new NpgsqlCommand(
-            "select table_name, column_name from information_schema.columns where table_schema = @schema and column_default like 'nextval(%'", connection))
-        {
-            find.Parameters.AddWithValue("schema", Schema);
-            await using var reader = await find.ExecuteReaderAsync();
-            while (await reader.ReadAsync()) defaults.Add((reader.GetString(0), reader.GetString(1)));
-        }
+        var defaults = await Pairs(connection,
+            "select table_name, column_name from information_schema.columns where table_schema = @schema and column_default like 'nextval(%'", Schema);
         // Marten numbers events in its append function (nextval of its events sequence), not by a default: so does the copy's default.
         if (!defaults.Contains(("mt_events", "seq_id"))) defaults.Add(("mt_events", "seq_id"));
         foreach (var (table, column) in defaults)
             await Execute(connection, $"create sequence {Schema}.{table}_{column}_seq; alter table {Schema}.{table} alter column {column} set default nextval('{Schema}.{table}_{column}_seq')");
         // Foreign keys between the written tables (Marten's from events to streams), pointed at the copies.
-        var foreignKeys = new List<(string Table, string Definition)>();
-        await using (var find = new NpgsqlCommand(
-            "select conrelid::regclass::text, pg_get_constraintdef(oid) from pg_constraint where contype = 'f' and connamespace = @schema::regnamespace", connection))
-        {
-            find.Parameters.AddWithValue("schema", ledgerSchema);
-            await using var reader = await find.ExecuteReaderAsync();
-            while (await reader.ReadAsync()) foreignKeys.Add((reader.GetString(0), reader.GetString(1)));
-        }
+        var foreignKeys = await Pairs(connection,
+            "select conrelid::regclass::text, pg_get_constraintdef(oid) from pg_constraint where contype = 'f' and connamespace = @schema::regnamespace", ledgerSchema);
         foreach (var (table, definition) in foreignKeys)
         {
             var name = table[(table.LastIndexOf('.') + 1)..];
@@ -244,6 +232,17 @@ public sealed class ServiceRows
         foreach (var (from, to) in replacements)
             if (text.Contains(from, StringComparison.Ordinal)) text = text.Replace(from, to, StringComparison.Ordinal);
         return text;
+    }
+
+    /// <summary>The rows of a two-text-column query over one schema (<c>@schema</c>).</summary>
+    private static async Task<List<(string, string)>> Pairs(NpgsqlConnection connection, string sql, string schema)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("schema", schema);
+        await using var reader = await command.ExecuteReaderAsync();
+        var pairs = new List<(string, string)>();
+        while (await reader.ReadAsync()) pairs.Add((reader.GetString(0), reader.GetString(1)));
+        return pairs;
     }
 
     private static async Task Execute(NpgsqlConnection connection, string sql)

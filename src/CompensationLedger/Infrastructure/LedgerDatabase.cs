@@ -95,6 +95,9 @@ public sealed class LedgerDatabase(IConfiguration configuration, ILogger<LedgerD
     /// </summary>
     public const string CompressionOption = "-c default_toast_compression=lz4";
 
+    /// <summary>Whether the server can compress with LZ4 (one boolean), as <see cref="Connect"/> asks it.</summary>
+    public const string HasLz4Sql = "select coalesce((select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'), false)";
+
     /// <summary>
     /// <paramref name="connectionString"/> with <see cref="CompressionOption"/> where the server has LZ4 (<paramref name="lz4"/>, from
     /// <see cref="Connect"/>) and the connection string sets no Options of its own; else as it is.
@@ -123,7 +126,7 @@ public sealed class LedgerDatabase(IConfiguration configuration, ILogger<LedgerD
         {
             using var connection = new NpgsqlConnection(builder.ConnectionString);
             connection.Open();
-            using var probe = new NpgsqlCommand("select coalesce((select 'lz4' = any(enumvals) from pg_settings where name = 'default_toast_compression'), false)", connection);
+            using var probe = new NpgsqlCommand(HasLz4Sql, connection);
             return probe.ExecuteScalar() is true;
         }
         catch (Exception e) when (e is NpgsqlException or System.Net.Sockets.SocketException or InvalidOperationException or TimeoutException)

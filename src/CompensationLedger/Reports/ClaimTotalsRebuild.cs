@@ -176,11 +176,10 @@ public sealed class ClaimTotalsRebuild
         return folded;
     }
 
-    /// <summary>Reads the events after <paramref name="after"/> and those numbered <paramref name="late"/>, folds them and copies their change rows.</summary>
-    private async Task<long> FoldEvents(NpgsqlConnection connection, NpgsqlTransaction? tx, long after, long[] late, NpgsqlBinaryImporter changes, CancellationToken ct)
+    /// <summary>The totals' events after <paramref name="after"/> and those numbered <paramref name="late"/>, in log order (seq_id, id, type, data).</summary>
+    private NpgsqlCommand ReadEvents(NpgsqlConnection connection, NpgsqlTransaction? tx, long after, long[] late)
     {
-        var lateSet = late.ToHashSet();
-        await using var command = new NpgsqlCommand(
+        var command = new NpgsqlCommand(
             $"""
              select seq_id, id, type, {dataColumn} from {events}
              where (seq_id > @after or seq_id = any(@late)) and type = any(@types) and not is_archived
@@ -189,6 +188,14 @@ public sealed class ClaimTotalsRebuild
         command.Parameters.AddWithValue("after", after);
         command.Parameters.AddWithValue("late", late);
         command.Parameters.AddWithValue("types", eventTypes.Keys.ToArray());
+        return command;
+    }
+
+    /// <summary>Reads the events after <paramref name="after"/> and those numbered <paramref name="late"/>, folds them and copies their change rows.</summary>
+    private async Task<long> FoldEvents(NpgsqlConnection connection, NpgsqlTransaction? tx, long after, long[] late, NpgsqlBinaryImporter changes, CancellationToken ct)
+    {
+        var lateSet = late.ToHashSet();
+        await using var command = ReadEvents(connection, tx, after, late);
         await using var r = await command.ExecuteReaderAsync(ct);
         long folded = 0;
         while (await r.ReadAsync(ct))
@@ -355,13 +362,8 @@ public sealed class ClaimTotalsRebuild
         // The last events, read in this transaction (after the lock: everything that wrote the totals has committed), then copied.
         var tail = new List<(Guid Id, object Data, bool Late)>();
         var lateSet = unseen.ToHashSet();
-        await using (var command = new NpgsqlCommand(
-            $"select seq_id, id, type, {dataColumn} from {events} where (seq_id > @after or seq_id = any(@late)) and type = any(@types) and not is_archived order by seq_id",
-            connection, tx))
+        await using (var command = ReadEvents(connection, tx, seenUpTo, unseen))
         {
-            command.Parameters.AddWithValue("after", seenUpTo);
-            command.Parameters.AddWithValue("late", unseen);
-            command.Parameters.AddWithValue("types", eventTypes.Keys.ToArray());
             await using var r = await command.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
