@@ -315,6 +315,16 @@ public sealed record Payout(
     private static bool Exactly(IReadOnlyList<PoolAmount> a, IReadOnlyList<PoolAmount> b) =>
         a.Count == b.Count && a.Zip(b).All(p => p.First.PoolId == p.Second.PoolId && Exactly(p.First.Amount, p.Second.Amount));
 
+    /// <summary>A payout as a round's release issues it: in transit, nothing has happened to it yet.</summary>
+    public static Payout Issued(RoundReleased release, PayoutIssued p) =>
+        new(p.PayoutId, p.Reference, release.RoundId, p.ClaimId, p.ClaimReference, p.Lines, p.Amount, PayoutStatus.InTransit, release.ReleasedAt, release.ReleasedBy,
+            null, null, null, null, null, null) { BuyerKey = p.BuyerKey, ClaimLines = p.ClaimLines };
+
+    /// <summary>The new payout of a reissue, as issued: in transit to the corrected details, in its original's round (<paramref name="roundId"/>).</summary>
+    public static Payout Issued(PayoutReissued x, Guid roundId) =>
+        new(x.PayoutId, x.Reference, roundId, x.ClaimId, x.ClaimReference, x.Lines, x.Amount, PayoutStatus.InTransit, x.ReissuedAt, x.ReissuedBy, x.BankDetails,
+            x.OriginalPayoutId, null, null, null, null) { BuyerKey = x.BuyerKey, ClaimLines = x.ClaimLines };
+
     [JsonIgnore]
     public IReadOnlyList<PayoutLine> PerClaim => PayoutLines.Of(ClaimId, ClaimReference, Lines, ClaimLines);
 

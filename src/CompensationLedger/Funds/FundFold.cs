@@ -130,9 +130,7 @@ internal sealed class FundFold
                     Pool(l.PoolId, p => p with { Allocated = p.Allocated - l.Amount.Amount, InTransit = p.InTransit + l.Amount.Amount });
                     Claim(l.ClaimId, c => c with { Allocated = c.Allocated - l.Amount.Amount, InTransit = c.InTransit + l.Amount.Amount });
                 }
-                foreach (var p in x.Payouts)
-                    Payouts.Add(p.PayoutId, new Payout(p.PayoutId, p.Reference, x.RoundId, p.ClaimId, p.ClaimReference, p.Lines, p.Amount, PayoutStatus.InTransit,
-                        x.ReleasedAt, x.ReleasedBy, null, null, null, null, null, null) { BuyerKey = p.BuyerKey, ClaimLines = p.ClaimLines });
+                foreach (var p in x.Payouts) Payouts.Add(p.PayoutId, Payout.Issued(x, p));
                 break;
             case PayoutSettled x:
                 Payouts[x.PayoutId] = Payouts[x.PayoutId] with { Status = PayoutStatus.Settled, SettledAt = x.SettledAt };
@@ -153,8 +151,7 @@ internal sealed class FundFold
             case PayoutReissued x:
                 var original = Payouts[x.OriginalPayoutId];
                 Payouts[x.OriginalPayoutId] = original with { ReissuedAs = x.PayoutId, PendingReissue = null };
-                Payouts.Add(x.PayoutId, new Payout(x.PayoutId, x.Reference, original.RoundId, x.ClaimId, x.ClaimReference, x.Lines, x.Amount, PayoutStatus.InTransit,
-                    x.ReissuedAt, x.ReissuedBy, x.BankDetails, x.OriginalPayoutId, null, null, null, null) { BuyerKey = x.BuyerKey, ClaimLines = x.ClaimLines });
+                Payouts.Add(x.PayoutId, Payout.Issued(x, original.RoundId));
                 foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit + l.Amount.Amount });
                 foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit + l.Amount.Amount });
                 break;
