@@ -118,12 +118,14 @@ public sealed record PayoutView(
     BankDetails? BankDetails,
     PendingReissue? PendingReissue)
 {
-    public static PayoutView From(Fund fund, Payout p)
+    public static PayoutView From(Fund fund, Payout p) => From(fund.Id, p);
+
+    public static PayoutView From(Guid fundId, Payout p)
     {
         var claims = p.PerClaim;
         var only = PayoutLines.OnlyClaim(claims);
         var references = p.ClaimReferences;
-        return new(p.Id, p.Reference, fund.Id, p.RoundId, only, only is null ? null : references[0],
+        return new(p.Id, p.Reference, fundId, p.RoundId, only, only is null ? null : references[0],
             references, p.Amount, p.Lines, claims, p.Status, p.IssuedBy, p.IssuedAt, p.ReissueOf, p.ReissuedAs, p.SettledAt, p.ReturnedAt, p.ReturnReason,
             Masked(p.BankDetails), p.PendingReissue is { } pending ? pending with { BankDetails = Masked(pending.BankDetails)! } : null);
     }
@@ -252,8 +254,9 @@ public static class GetFundEndpoints
     [EndpointSummary("One payout")]
     public static async Task<Results<Ok<PayoutView>, ProblemHttpResult>> GetPayout(Guid payoutId, IQuerySession session, CancellationToken ct)
     {
-        var fund = await FundStreams.OwnerOf(session, payoutId, FundIndexKind.Payout, ct);
-        return fund is null ? TypedResults.Problem(Problems.NotFound("Payout", payoutId)) : TypedResults.Ok(PayoutView.From(fund, fund.Payouts[payoutId]));
+        // From the payout's row, never the fund's document (PayoutViews).
+        var payout = await PayoutViews.OneAsync(session, payoutId, ct);
+        return payout is null ? TypedResults.Problem(Problems.NotFound("Payout", payoutId)) : TypedResults.Ok(payout);
     }
 
     [WolverineGet("/api/payouts", Name = "ListPayouts")]
@@ -275,12 +278,7 @@ public static class GetFundEndpoints
         }
         if (!check.IsValid) return TypedResults.Problem(check.ToProblem());
 
-        // Funds are few (one per ring) and each document holds its payouts.
-        IReadOnlyList<Fund> funds = fundId is { } id
-            ? (await session.LoadAsync<Fund>(id, ct) is { } one ? [one] : [])
-            : await session.Query<Fund>().ToListAsync(ct);
-        var payouts = funds.SelectMany(f => f.Payouts.Values.Where(p => wanted is null || p.Status == wanted).Select(p => PayoutView.From(f, p)))
-            .OrderBy(p => p.Reference, StringComparer.Ordinal).ToList();
-        return TypedResults.Ok(new PagedList<PayoutView>(payouts.Skip((page - 1) * pageSize).Take(pageSize).ToArray(), page, pageSize, payouts.Count));
+        // A page from the payouts' rows, never the funds' documents (PayoutViews).
+        return TypedResults.Ok(await PayoutViews.PageAsync(session, fundId, wanted, page, pageSize, ct));
     }
 }

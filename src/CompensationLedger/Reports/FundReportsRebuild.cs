@@ -43,7 +43,8 @@ public sealed class FundReportsRebuild
     private static readonly Type[] AppliedEventTypes =
     [
         typeof(FundEstablished), typeof(PoolOpened), typeof(PoolDeposited), typeof(RoundPrepared), typeof(RoundCancelled), typeof(RoundReleased),
-        typeof(PayoutSettled), typeof(PayoutReturned), typeof(PayoutReissued), typeof(BankStatementImported),
+        typeof(PayoutSettled), typeof(PayoutReturned), typeof(PayoutReissued), typeof(PayoutReissuePrepared), typeof(PayoutReissueWithdrawn),
+        typeof(BankStatementImported),
     ];
 
     private readonly IDocumentStore store;
@@ -251,7 +252,7 @@ public sealed class FundReportsRebuild
         switch (data)
         {
             case RoundReleased e:
-                foreach (var payout in PayoutRow.IssuedBy(e)) payouts.Insert(payout.PayoutId, payout);
+                foreach (var payout in PayoutRow.IssuedBy(e, serializer)) payouts.Insert(payout.PayoutId, payout);
                 foreach (var claim in PayoutClaimRow.IssuedBy(e)) payoutClaims.Insert((claim.ClaimId, claim.PayoutId), claim);
                 break;
             case PayoutSettled e:
@@ -261,8 +262,15 @@ public sealed class FundReportsRebuild
                 payouts.Update(e.PayoutId, p => p.Returned(e));
                 break;
             case PayoutReissued e:
-                if (payouts.All.TryGetValue(e.OriginalPayoutId, out var original)) payouts.Insert(e.PayoutId, PayoutRow.ReissuedBy(e, original.RoundId));
+                if (payouts.All.TryGetValue(e.OriginalPayoutId, out var original)) payouts.Insert(e.PayoutId, PayoutRow.ReissuedBy(e, original.RoundId, serializer));
+                payouts.Update(e.OriginalPayoutId, p => p.ReplacedBy(e));
                 foreach (var claim in PayoutClaimRow.ReissuedBy(e)) payoutClaims.Insert((claim.ClaimId, claim.PayoutId), claim);
+                break;
+            case PayoutReissuePrepared e:
+                payouts.Update(e.PayoutId, p => p.ReissuePrepared(e, serializer));
+                break;
+            case PayoutReissueWithdrawn e:
+                payouts.Update(e.PayoutId, p => p.ReissueWithdrawn());
                 break;
         }
     }
@@ -414,7 +422,7 @@ public sealed class FundReportsRebuild
     private static readonly string[] PayoutColumns =
     [
         "payout_id", "fund_id", "reference", "round_id", "claim_id", "claim_reference", "amount", "currency", "issued_at_ns", "settled_at_ns", "returned_at_ns",
-        "closed_at_ns", "return_reason", "reissue_of",
+        "closed_at_ns", "return_reason", "reissue_of", "issued", "status", "reissued_as", "pending_reissue",
     ];
 
     private static void WritePayout(NpgsqlBinaryImporter w, PayoutRow r)
@@ -434,6 +442,11 @@ public sealed class FundReportsRebuild
         if (r.ReturnReason is null) w.WriteNull();
         else w.Write(r.ReturnReason, NpgsqlDbType.Varchar);
         WriteNullable(w, r.ReissueOf, NpgsqlDbType.Uuid);
+        w.Write(r.Issued, NpgsqlDbType.Jsonb);
+        w.Write(r.Status.ToString(), NpgsqlDbType.Varchar);
+        WriteNullable(w, r.ReissuedAs, NpgsqlDbType.Uuid);
+        if (r.PendingReissue is null) w.WriteNull();
+        else w.Write(r.PendingReissue, NpgsqlDbType.Jsonb);
     }
 
     private static readonly string[] StatementLineColumns =

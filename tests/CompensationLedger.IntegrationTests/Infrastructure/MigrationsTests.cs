@@ -262,7 +262,7 @@ public sealed class MigrationsTests(LedgerApp app)
             await insert.ExecuteNonQueryAsync();
         }
 
-        (await migrator.ApplyAsync(scripts)).Applied.ShouldBe([cleanup.Name]);
+        (await migrator.ApplyAsync([.. scripts.Where(s => s.Number <= cleanup.Number)])).Applied.ShouldBe([cleanup.Name]);
 
         await using var read = new NpgsqlCommand($"select string_agg(id::text, ' ') from {LedgerSetup.Schema}.mt_doc_fundindexentry", connection);
         (await read.ExecuteScalarAsync()).ShouldBe(round.Id.ToString());

@@ -90,6 +90,85 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
         (await Tables()).ShouldBe(inline);
     }
 
+    /// <summary>
+    /// The payout views read each payout from its row (PayoutViews), never the fund's document: every payout, and every page of the
+    /// list by fund and by status, must be what the fund's fold makes of the same events (settled, returned, reissued, a reissue
+    /// prepared, withdrawn and prepared again, another waiting for approval), whether the rows were written inline, one event at a
+    /// time, or by the rebuild, and whether or not they were filled by migration 0013 from the fund's document.
+    /// </summary>
+    [Fact]
+    public async Task the_payout_views_read_from_the_payout_rows_show_what_the_fund_s_fold_makes_of_the_events()
+    {
+        await Scenario(App);
+        Payout Of(Fund f, string claim) => f.Payouts.Values.Where(p => p.ClaimReferences.Contains(claim)).OrderBy(p => p.IssuedAt).Last();
+        var t = LedgerApp.Start + Duration.FromDays(3);
+        // The third payout (still in transit: the statement showed it with another amount) comes back; a reissue is prepared and withdrawn,
+        // then prepared again and left waiting. The reissued second payout's new payout settles a moment later.
+        await Decide(App, t, (f, now) => ReturnPayoutEndpoint.Decide(f, Of(f, "CL-2011-000003").Id, new RecordPayoutReturn("wrong beneficiary name"), "frank", now));
+        await Decide(App, t + Duration.FromSeconds(1), (f, now) => ReissuePayoutEndpoint.Decide(f, Of(f, "CL-2011-000003").Id,
+            new ReissuePayout(new BankDetails("Buyer Three", "DE89370400440532013000", "Commerzbank", "COBADEFFXXX", "DE")), "fiona", now));
+        await Decide(App, t + Duration.FromSeconds(2), (f, now) => WithdrawReissueEndpoint.Decide(f, Of(f, "CL-2011-000003").Id, new WithdrawReissue("typo in the name"), "frank", now));
+        await Decide(App, t + Duration.FromSeconds(3), (f, now) => ReissuePayoutEndpoint.Decide(f, Of(f, "CL-2011-000003").Id,
+            new ReissuePayout(new BankDetails("Buyer Three GmbH", "DE89370400440532013000")), "fiona", now));
+
+        await PayoutViewsShouldShowTheFold("inline");
+        var inline = await Tables();
+
+        // One event at a time, through each event's own statements.
+        await EmptyTables();
+        IReadOnlyList<JasperFx.Events.IEvent> events;
+        await using (var reader = App.Store.QuerySession()) events = await reader.Events.FetchStreamAsync(FundId);
+        var projection = new FundReportProjection(LedgerSetup.Schema);
+        foreach (var e in events) await ProjectOne(projection, e);
+        (await Tables()).ShouldBe(inline);
+
+        // The rebuild's fold.
+        await FundReportsRebuild.RunAsync(App.Store, null, CancellationToken.None);
+        (await Tables()).ShouldBe(inline);
+        await PayoutViewsShouldShowTheFold("rebuilt");
+
+        // Filled by the migration from the fund's document (its last statement), after rows written without the columns.
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.QueueSqlCommand($"update {LedgerSetup.Schema}.{FundReportProjection.PayoutsTable} set issued = null, status = null, reissued_as = null, pending_reissue = null");
+            await session.SaveChangesAsync();
+        }
+        await PayoutViewsShouldShowTheFold("not filled (read from the fund's document)");
+        var migration = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "migrations", "0013_payout_views.sql"));
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.QueueSqlCommand(migration[migration.LastIndexOf("UPDATE ledger.report_payouts", StringComparison.Ordinal)..].TrimEnd().TrimEnd(';'));
+            await session.SaveChangesAsync();
+        }
+        await PayoutViewsShouldShowTheFold("filled by the migration");
+        (await Count($"select count(*) from {LedgerSetup.Schema}.{FundReportProjection.PayoutsTable} where issued is null or status is null")).ShouldBe(0);
+    }
+
+    private async Task PayoutViewsShouldShowTheFold(string because)
+    {
+        await using var reader = App.Store.QuerySession();
+        var fund = (await reader.LoadAsync<Fund>(FundId))!;
+        fund.Payouts.Values.Count(p => p.PendingReissue is not null).ShouldBe(1, because);
+        fund.Payouts.Values.Count(p => p.ReissuedAs is not null).ShouldBe(1, because);
+        foreach (var payout in fund.Payouts.Values)
+            Same(await PayoutViews.OneAsync(reader, payout.Id, CancellationToken.None), PayoutView.From(fund, payout), $"{because}: payout {payout.Reference}");
+        (await PayoutViews.OneAsync(reader, Guid.CreateVersion7(), CancellationToken.None)).ShouldBeNull(because);
+        foreach (var fundId in new Guid?[] { FundId, null, Guid.CreateVersion7() })
+            foreach (var status in new PayoutStatus?[] { null, PayoutStatus.InTransit, PayoutStatus.Settled, PayoutStatus.Returned })
+            {
+                var all = fund.Payouts.Values.Where(p => fundId is null || fundId == FundId).Where(p => status is null || p.Status == status)
+                    .OrderBy(p => p.Reference, StringComparer.Ordinal).Select(p => PayoutView.From(fund, p)).ToList();
+                var paged = new List<PayoutView>();
+                for (var number = 1; number <= all.Count + 1; number++)
+                {
+                    var page = await PayoutViews.PageAsync(reader, fundId, status, number, 2, CancellationToken.None);
+                    page.TotalCount.ShouldBe(all.Count, because);
+                    paged.AddRange(page.Items);
+                }
+                Same<IReadOnlyList<PayoutView>>(paged, all, $"{because}: fund {fundId?.ToString() ?? "any"}, status {status?.ToString() ?? "any"}");
+            }
+    }
+
     private async Task<long> Count(string sql)
     {
         await using var session = App.Store.QuerySession();
