@@ -60,6 +60,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
         {
             await Reports(service, db, data, budgets, key, issuer);
             await Views(service, db, data, budgets, key, issuer);
+            await Decisions(service, db, data, budgets, key, issuer);
             peakRss["service on the large ledger (reports)"] = Rss.PeakMegabytes(service.ProcessId);
         }
 
@@ -81,12 +82,14 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
         }
     }
 
-    private static HttpClient Auditor(RunningService service, string key, string issuer)
+    private static HttpClient Auditor(RunningService service, string key, string issuer) => Client(service, key, issuer, "audrey", Roles.Auditor);
+
+    private static HttpClient Client(RunningService service, string key, string issuer, string user, string role)
     {
-        var auditor = new HttpClient { BaseAddress = service.BaseAddress, Timeout = TimeSpan.FromMinutes(5) };
-        auditor.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
-            new AuthSettings { Issuer = issuer, SigningKey = key }.MintToken("audrey", [Roles.Auditor], NodaTime.SystemClock.Instance.GetCurrentInstant(), NodaTime.Duration.FromHours(4)));
-        return auditor;
+        var client = new HttpClient { BaseAddress = service.BaseAddress, Timeout = TimeSpan.FromMinutes(5) };
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            new AuthSettings { Issuer = issuer, SigningKey = key }.MintToken(user, [role], NodaTime.SystemClock.Instance.GetCurrentInstant(), NodaTime.Duration.FromHours(4)));
+        return client;
     }
 
     /// <summary>One untimed request (the service compiles each endpoint on its first call), then requests one at a time for the budget.</summary>
@@ -356,6 +359,11 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             ("report fund statement", $"/api/reports/fund-statement?fundId={fundId}&from=2025-01-01&to=2026-12-31",
                 c => Read(c, $"select type, data from {LedgerSetup.Schema}.mt_events where stream_id = @p0 and type = any(@p1) order by version",
                     fundId, new[] { "pool_deposited", "round_released", "payout_returned" })),
+            ("report trial balance", $"/api/reports/trial-balance?fundId={fundId}",
+                c => Read(c, $"select type, data from {LedgerSetup.Schema}.mt_events where stream_id = @p0 and type = any(@p1) order by version",
+                    fundId, new[] { "pool_deposited", "round_released", "payout_settled", "payout_returned" })),
+            ("report payout register (page 1 of 500)", "/api/reports/payout-register?from=2024-01-01&to=2030-12-31",
+                c => Read(c, $"select t::text from {LedgerSetup.Schema}.{FundReportProjection.PayoutsTable} t order by t.issued_at_ns, t.reference collate \"C\" limit 500")),
             ("report reconciliation", $"/api/reports/reconciliation?statementId={data.LastStatementId}",
                 c => Read(c, $"select data from {LedgerSetup.Schema}.mt_events where type = 'bank_statement_imported' and data ->> 'statementId' = @p0", data.LastStatementId)),
         };
@@ -407,6 +415,64 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             notes.Add(string.Create(CultureInfo.InvariantCulture,
                 $"{name} at {data.Claims:N0} claims ({fund.Payouts.Count:N0} payouts and {fund.Entitlements.Count:N0} entitlements in the fund): p50 {measured.P50Ms:0} ms, p95 {measured.P95Ms:0} ms over {measured.Operations} requests (no target in the issue; {(measured.P95Ms <= 100 ? "within" : "over")} the reports' 100 ms)."));
             log($"bench: {name}: p95 {measured.P95Ms:0} ms");
+        }
+    }
+
+    /// <summary>
+    /// A finance decision on a fund at this size: preparing the reissue of a returned payout, then withdrawing it (one fund command
+    /// each, through the aggregate handler workflow: the fund's snapshot loaded, the decision, the event appended and the snapshot
+    /// written back whole). The baseline is what the snapshot alone costs PostgreSQL: the fund's document read and written again
+    /// (a new value, compressed and logged as the snapshot's upsert is), in a transaction rolled back.
+    /// </summary>
+    private async Task Decisions(RunningService service, string db, LargeLedger.Generated data, Budgets budgets, string key, string issuer)
+    {
+        var fund = data.Funds[0];
+        var now = NodaTime.SystemClock.Instance.GetCurrentInstant();
+        var reissuable = fund.Payouts.Values.Where(p => CompensationLedger.Funds.ReissuePayoutEndpoint.Reissuable(fund, p.Id, now) is null)
+            .OrderBy(p => p.Reference, StringComparer.Ordinal).Select(p => p.Id).Take(budgets.ReportSamples + 1).ToArray();
+        if (reissuable.Length < 4)
+        {
+            notes.Add($"Fund decisions at {data.Claims:N0} claims: not timed, only {reissuable.Length} returned payouts could be reissued in the generated fund.");
+            return;
+        }
+        var finance = Client(service, key, issuer, "fay", Roles.Finance);
+        var bankDetails = new { accountHolder = "Benchmark Buyer Ltd", accountNumber = "GB29NWBK60161331926819", bankName = "Benchmark Bank", country = "GB" };
+        async Task Post(string url, object body)
+        {
+            using var response = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(finance, url, body);
+            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{url}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+        Task Prepare(Guid payoutId) => Post($"/api/payouts/{payoutId}/reissue", new { bankDetails });
+        Task Withdraw(Guid payoutId) => Post($"/api/payouts/{payoutId}/reissue/withdrawal", new { reason = "benchmark: details not confirmed" });
+        // One untimed pair: the service compiles each endpoint on its first call.
+        await Prepare(reissuable[0]);
+        await Withdraw(reissuable[0]);
+        var timed = reissuable[1..];
+        var prepared = await Measure.RunFor("decide: prepare a payout's reissue", "service (HTTP)", timed.Length, budgets.PerReport, i => Prepare(timed[i]));
+        var withdrawn = await Measure.RunFor("decide: withdraw a prepared reissue", "service (HTTP)", prepared.Operations, budgets.PerReport, i => Withdraw(timed[i]));
+        for (var i = withdrawn.Operations; i < prepared.Operations; i++) await Withdraw(timed[i]); // what the budget left pending
+        results.Add(prepared);
+        results.Add(withdrawn);
+        await using var connection = new NpgsqlConnection(db);
+        await connection.OpenAsync();
+        var documentTable = $"{LedgerSetup.Schema}.mt_doc_fund";
+        foreach (var scenario in new[] { prepared.Scenario, withdrawn.Scenario })
+            results.Add(await Measure.RunFor(scenario, "baseline (raw SQL, the fund's document read and written again)", budgets.ReportSamples, budgets.PerReport / 3, async _ =>
+            {
+                await using var transaction = await connection.BeginTransactionAsync();
+                await Read(connection, $"select data::text from {documentTable} where id = @p0", fund.Id);
+                await using (var update = new NpgsqlCommand($"update {documentTable} set data = data || '{{}}'::jsonb where id = @p0", connection, transaction))
+                {
+                    update.Parameters.AddWithValue("p0", fund.Id);
+                    await update.ExecuteNonQueryAsync();
+                }
+                await transaction.RollbackAsync();
+            }));
+        foreach (var measured in new[] { prepared, withdrawn })
+        {
+            notes.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{measured.Scenario} at {data.Claims:N0} claims (one fund command on a fund of {fund.Entitlements.Count:N0} entitlements and {fund.Payouts.Count:N0} payouts): p50 {measured.P50Ms:0} ms, p95 {measured.P95Ms:0} ms over {measured.Operations} requests."));
+            log($"bench: {measured.Scenario}: p95 {measured.P95Ms:0} ms");
         }
     }
 

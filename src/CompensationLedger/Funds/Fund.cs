@@ -470,11 +470,18 @@ public sealed record Fund(
     /// claim line; a reissue adds a payout outside the round's list with the same lines, so it is not counted twice). In the order the
     /// round was prepared in: claim reference, then claim id, then each claim's pools as allocated.
     /// </summary>
-    public IReadOnlyList<RoundAllocation> AllocationsOf(Round round) =>
-        round.Status != RoundStatus.Released || round.Allocations.Count > 0 // a snapshot written before released rounds dropped them
+    public IReadOnlyList<RoundAllocation> AllocationsOf(Round round) => AllocationsOf(round, id => Payouts[id]);
+
+    /// <summary>As <see cref="AllocationsOf(Round)"/>, with the round's payouts from elsewhere (their rows: <see cref="PayoutViews"/>).</summary>
+    public static IReadOnlyList<RoundAllocation> AllocationsOf(Round round, Func<Guid, Payout> payout) =>
+        !AllocationsFromPayouts(round)
             ? round.Allocations
-            : round.PayoutIds.SelectMany(id => Payouts[id].PerClaim)
+            : round.PayoutIds.SelectMany(id => payout(id).PerClaim)
                 .Select(l => new RoundAllocation(l.ClaimId, l.ClaimReference, l.PoolId, l.Amount))
                 .OrderBy(a => a.ClaimReference, StringComparer.Ordinal).ThenBy(a => a.ClaimId)
                 .ToArray();
+
+    /// <summary>Whether a round's allocations are its payouts' claim lines: released, in a snapshot that dropped its allocations.</summary>
+    public static bool AllocationsFromPayouts(Round round) =>
+        round.Status == RoundStatus.Released && round.Allocations.Count == 0; // a snapshot written before released rounds dropped them holds them
 }

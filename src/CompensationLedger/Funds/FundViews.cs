@@ -46,7 +46,10 @@ public sealed record FundView(
     string EstablishedBy,
     Instant EstablishedAt)
 {
-    public static FundView From(Fund fund, Instant now)
+    public static FundView From(Fund fund, Instant now) => From(fund, now, r => RoundSummary.From(fund, r));
+
+    /// <param name="summary">Each round's summary (<see cref="RoundSummary.From(Fund, Round, decimal, int)"/> where the fund's payouts are not at hand).</param>
+    public static FundView From(Fund fund, Instant now, Func<Round, RoundSummary> summary)
     {
         var claims = fund.Entitlements.Values.ToList();
         var payable = BuyerCap.PayableNow(fund, now);
@@ -54,7 +57,7 @@ public sealed record FundView(
             fund.Pools.Values.OrderBy(p => p.Sequence).Select(p => PoolView.From(fund, p)).ToArray(),
             new EntitlementTotals(claims.Count, fund.Money(claims.Sum(c => c.Amount)), fund.Money(claims.Sum(c => c.Committed)),
                 fund.Money(claims.Sum(c => c.Settled)), fund.Money(claims.Sum(c => c.StillOwed)), fund.Money(payable.Values.Sum())),
-            fund.Rounds.Values.OrderBy(r => r.Number).Select(r => RoundSummary.From(fund, r)).ToArray(),
+            fund.Rounds.Values.OrderBy(r => r.Number).Select(summary).ToArray(),
             fund.EstablishedBy, fund.EstablishedAt);
     }
 }
@@ -64,9 +67,12 @@ public sealed record RoundSummary(Guid Id, int Number, RoundStatus Status, Money
     public static RoundSummary From(Fund fund, Round r)
     {
         var allocations = fund.AllocationsOf(r);
-        return new(r.Id, r.Number, r.Status, fund.Money(allocations.Sum(a => a.Amount.Amount)), allocations.Count, r.Carried.Count, r.PreparedBy, r.PreparedAt,
-            r.ReleasedBy);
+        return From(fund, r, allocations.Sum(a => a.Amount.Amount), allocations.Count);
     }
+
+    /// <summary>The summary from the round's allocation total and count (for a released round, its payouts' claim lines).</summary>
+    public static RoundSummary From(Fund fund, Round r, decimal total, int allocations) =>
+        new(r.Id, r.Number, r.Status, fund.Money(total), allocations, r.Carried.Count, r.PreparedBy, r.PreparedAt, r.ReleasedBy);
 }
 
 /// <summary>A round with every allocation (before release) and its payouts (after).</summary>
@@ -85,11 +91,14 @@ public sealed record RoundView(
     string? ReleasedBy,
     Instant? ReleasedAt)
 {
-    public static RoundView From(Fund fund, Round r)
+    public static RoundView From(Fund fund, Round r) => From(fund, r, id => fund.Payouts[id]);
+
+    /// <param name="payout">The round's payouts by id (from their rows where the fund's payouts are not at hand).</param>
+    public static RoundView From(Fund fund, Round r, Func<Guid, Payout> payout)
     {
-        var allocations = fund.AllocationsOf(r);
+        var allocations = Fund.AllocationsOf(r, payout);
         return new(r.Id, fund.Id, r.Number, r.Status, r.PolicyVersion, fund.Money(allocations.Sum(a => a.Amount.Amount)), allocations, r.Carried,
-            r.PayoutIds.Select(id => PayoutView.From(fund, fund.Payouts[id])).ToArray(), r.PreparedBy, r.PreparedAt, r.ReleasedBy, r.ReleasedAt);
+            r.PayoutIds.Select(id => PayoutView.From(fund.Id, payout(id))).ToArray(), r.PreparedBy, r.PreparedAt, r.ReleasedBy, r.ReleasedAt);
     }
 }
 
@@ -172,8 +181,9 @@ public static class GetFundEndpoints
     [EndpointSummary("A fund: its policy, and its pools with deposited, allocated, in transit, settled, returned and available")]
     public static async Task<Results<Ok<FundView>, ProblemHttpResult>> Get(Guid fundId, IQuerySession session, IClock clock, CancellationToken ct)
     {
-        var fund = await session.LoadAsync<Fund>(fundId, ct);
-        return fund is null ? TypedResults.Problem(Problems.NotFound("Fund", fundId)) : TypedResults.Ok(FundView.From(fund, clock.GetCurrentInstant()));
+        // The fund's snapshot without its payouts, released rounds from the payout rows (FundDocumentViews).
+        var view = await FundDocumentViews.FundAsync(session, fundId, clock.GetCurrentInstant(), ct);
+        return view is null ? TypedResults.Problem(Problems.NotFound("Fund", fundId)) : TypedResults.Ok(view);
     }
 
     [WolverineGet("/api/funds/{fundId}/books", Name = "GetFundBooks")]
@@ -216,7 +226,8 @@ public static class GetFundEndpoints
         if (page < 1) check.Add("page", "must be 1 or more.");
         if (pageSize is < 1 or > 500) check.Add("pageSize", "must be between 1 and 500.");
         if (!check.IsValid) return TypedResults.Problem(check.ToProblem());
-        var fund = await session.LoadAsync<Fund>(fundId, ct);
+        // Entitlements, pools and policy: the fund's snapshot without its payouts (FundDocumentViews).
+        var fund = await FundDocumentViews.WithoutPayoutsAsync(session, fundId, ct);
         if (fund is null) return TypedResults.Problem(Problems.NotFound("Fund", fundId));
         var payable = BuyerCap.PayableNow(fund, clock.GetCurrentInstant());
         var items = fund.Entitlements.Values.Where(e => !stillOwed || e.StillOwed > 0m)
@@ -244,8 +255,9 @@ public static class GetFundEndpoints
     [EndpointSummary("A distribution round with every allocation and payout")]
     public static async Task<Results<Ok<RoundView>, ProblemHttpResult>> GetRound(Guid roundId, IQuerySession session, CancellationToken ct)
     {
-        var fund = await FundStreams.OwnerOf(session, roundId, FundIndexKind.Round, ct);
-        return fund is null ? TypedResults.Problem(Problems.NotFound("Round", roundId)) : TypedResults.Ok(RoundView.From(fund, fund.Rounds[roundId]));
+        // The round from the fund's snapshot without its payouts, its payouts from their rows (FundDocumentViews).
+        var view = await FundDocumentViews.RoundAsync(session, roundId, ct);
+        return view is null ? TypedResults.Problem(Problems.NotFound("Round", roundId)) : TypedResults.Ok(view);
     }
 
     [WolverineGet("/api/payouts/{payoutId}", Name = "GetPayout")]

@@ -55,10 +55,28 @@ public static class PayoutViews
         return new PagedList<PayoutView>(items, page, pageSize, total);
     }
 
+    /// <summary>
+    /// The payouts with these ids, as the fund's fold makes them, or null when one of them has no row or a row without the payout
+    /// (the caller then reads the fund's document).
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<Guid, Payout>?> ManyAsync(IQuerySession session, IReadOnlyCollection<Guid> payoutIds, CancellationToken ct)
+    {
+        if (payoutIds.Count == 0) return new Dictionary<Guid, Payout>();
+        var serializer = session.DocumentStore.Options.Serializer();
+        var rows = await ReportSql.ReadAsync(session, $"select {Columns} from {Table(session)} where payout_id = any(@payouts)",
+            r => ReadPayout(r, serializer), ct, ("payouts", payoutIds.ToArray()));
+        if (rows.Count != payoutIds.Count || rows.Any(p => p is null)) return null;
+        return rows.ToDictionary(p => p!.Value.Payout.Id, p => p!.Value.Payout);
+    }
+
     private static string Table(IQuerySession session) => $"{session.DocumentStore.Options.DatabaseSchemaName}.{FundReportProjection.PayoutsTable}";
 
+    /// <summary>The view of a row's payout, or null for a row without it.</summary>
+    private static PayoutView? Read(NpgsqlDataReader r, ISerializer serializer) =>
+        ReadPayout(r, serializer) is { } p ? PayoutView.From(p.FundId, p.Payout) : null;
+
     /// <summary>The payout of a row (its issue, then what happened to it since), or null for a row without them.</summary>
-    private static PayoutView? Read(NpgsqlDataReader r, ISerializer serializer)
+    private static (Guid FundId, Payout Payout)? ReadPayout(NpgsqlDataReader r, ISerializer serializer)
     {
         if (r.IsDBNull(1)) return null;
         var issued = serializer.FromJson<Payout>(r, 1);
@@ -71,7 +89,7 @@ public static class PayoutViews
             ReissuedAs = r.IsDBNull(6) ? null : r.GetGuid(6),
             PendingReissue = r.IsDBNull(7) ? null : serializer.FromJson<PendingReissue>(r, 7),
         };
-        return PayoutView.From(r.GetGuid(0), payout);
+        return (r.GetGuid(0), payout);
     }
 
     /// <summary>The list as it was read before the rows held the payouts: from each fund's document.</summary>

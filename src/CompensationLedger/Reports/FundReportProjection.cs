@@ -489,13 +489,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
     private Marten.ISerializer? _json;
 
     /// <summary>The path of <see cref="Payout.RoundId"/> in the serializer's JSON (<c>{roundId}</c> with its casing), for <c>jsonb_set</c>.</summary>
-    private string RoundIdPath(IDocumentOperations ops) =>
-        _roundIdPath ??= "{" + Json(ops).Casing switch
-        {
-            Weasel.Core.Casing.CamelCase => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(nameof(Payout.RoundId)),
-            Weasel.Core.Casing.SnakeCase => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(nameof(Payout.RoundId)),
-            _ => nameof(Payout.RoundId),
-        } + "}";
+    private string RoundIdPath(IDocumentOperations ops) => _roundIdPath ??= "{" + ReportSql.JsonName(Json(ops), nameof(Payout.RoundId)) + "}";
 
     private string? _roundIdPath;
 
@@ -593,6 +587,14 @@ public static class ReportSql
         while (await reader.ReadAsync(ct)) rows.Add(row(reader));
         return rows;
     }
+
+    /// <summary>A member's name in the JSON the store's serializer writes (its casing), for SQL that reads stored documents.</summary>
+    public static string JsonName(Marten.ISerializer serializer, string member) => serializer.Casing switch
+    {
+        Weasel.Core.Casing.CamelCase => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(member),
+        Weasel.Core.Casing.SnakeCase => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(member),
+        _ => member,
+    };
 
     /// <summary>The fund's name and currency, or null for an unknown fund.</summary>
     public static async Task<(string Name, string Currency)?> FundAsync(IQuerySession session, Guid fundId, CancellationToken ct)

@@ -167,6 +167,18 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
                 }
                 Same<IReadOnlyList<PayoutView>>(paged, all, $"{because}: fund {fundId?.ToString() ?? "any"}, status {status?.ToString() ?? "any"}");
             }
+
+        // The fund, round and entitlement views from the snapshot without its payouts (and the payout rows) show what the whole one does.
+        var now = LedgerApp.Start + Duration.FromDays(10);
+        fund.Rounds.Values.ShouldContain(r => r.Status == RoundStatus.Released && r.Allocations.Count == 0, because);
+        Same(await FundDocumentViews.FundAsync(reader, FundId, now, CancellationToken.None), FundView.From(fund, now), $"{because}: the fund");
+        (await FundDocumentViews.FundAsync(reader, Guid.CreateVersion7(), now, CancellationToken.None)).ShouldBeNull(because);
+        foreach (var round in fund.Rounds.Values)
+            Same(await FundDocumentViews.RoundAsync(reader, round.Id, CancellationToken.None), RoundView.From(fund, round), $"{because}: round {round.Number}");
+        (await FundDocumentViews.RoundAsync(reader, Guid.CreateVersion7(), CancellationToken.None)).ShouldBeNull(because);
+        var withoutPayouts = (await FundDocumentViews.WithoutPayoutsAsync(reader, FundId, CancellationToken.None))!;
+        withoutPayouts.Payouts.ShouldBeEmpty(because);
+        Same(withoutPayouts with { Payouts = fund.Payouts }, fund, $"{because}: the snapshot without its payouts");
     }
 
     private async Task<long> Count(string sql)
