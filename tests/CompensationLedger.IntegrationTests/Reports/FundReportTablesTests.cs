@@ -144,6 +144,50 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
         (await Count($"select count(*) from {LedgerSetup.Schema}.{FundReportProjection.PayoutsTable} where issued is null or status is null")).ShouldBe(0);
     }
 
+    /// <summary>
+    /// A round released before payouts were per buyer: one payout per claim, with the claim and its per-pool lines and no claim
+    /// lines (the events and snapshots of that time are read as they are). The fund view counts such a round's allocations from
+    /// the payouts' per-pool lines in SQL; every view must still be what the whole snapshot shows.
+    /// </summary>
+    [Fact]
+    public async Task the_views_show_a_round_released_with_one_payout_per_claim_as_the_whole_snapshot_does()
+    {
+        await Scenario(App);
+        var t = LedgerApp.Start + Duration.FromDays(4);
+        FraudCase fraudCase;
+        await using (var query = App.Store.QuerySession()) fraudCase = (await query.LoadAsync<FraudCase>(PutianDemo.CaseId))!;
+        var supplier = fraudCase.SupplierAccounts[0];
+        // The perpetrator pool covers part of the first claim, the general pool the rest: a payout of two lines.
+        await Decide(App, t, (f, now) => DepositToPoolEndpoint.Decide(f, Perpetrator, new DepositToPool(Money.Of(100m, "USD"), "FORFEIT-OLD-SHAPE", new LocalDate(2011, 4, 20)), "fiona", now));
+        foreach (var (reference, amount, against) in new[] { ("CL-2011-000021", 400m, true), ("CL-2011-000022", 250m, false) })
+            await Decide(App, t, (f, now) => RecordEntitlementHandler.Decide(f, new RecordEntitlement(FundId, Guid.CreateVersion7(), reference, fraudCase.Id, supplier.Platform,
+                against ? supplier.AccountId : "someone-else", "GB", Money.Of(amount, "USD"), "claims.approver"), now));
+        var roundId = Guid.CreateVersion7();
+        await Decide(App, t + Duration.FromSeconds(1), (f, now) => PrepareRoundEndpoint.Decide(f, roundId, "fiona", now));
+        await Decide(App, t + Duration.FromSeconds(2), (f, now) =>
+        {
+            var payouts = f.Rounds[roundId].Allocations.GroupBy(a => (a.ClaimId, a.ClaimReference)).Select((claim, n) =>
+            {
+                var lines = claim.Select(a => new PoolAmount(a.PoolId, a.Amount)).ToArray();
+                return new PayoutIssued(Guid.CreateVersion7(), $"PO-OLD-{n + 1:D5}", claim.Key.ClaimId, claim.Key.ClaimReference, lines,
+                    Money.Of(lines.Sum(l => l.Amount.Amount), "USD"));
+            }).ToArray();
+            return Decision.Accept(new RoundReleased(FundId, roundId, payouts, "frank", now));
+        });
+
+        await using var reader = App.Store.QuerySession();
+        var fund = (await reader.LoadAsync<Fund>(FundId))!;
+        var round = fund.Rounds[roundId];
+        round.PayoutIds.Select(id => fund.Payouts[id]).ShouldAllBe(p => p.ClaimId != null && p.ClaimLines == null, "payouts of one claim each, old shape");
+        fund.AllocationsOf(round).Count.ShouldBeGreaterThan(round.PayoutIds.Count, "a claim paid from two pools");
+        var now = t + Duration.FromDays(1);
+        Same(await FundDocumentViews.FundAsync(reader, FundId, now, CancellationToken.None), FundView.From(fund, now), "the fund");
+        foreach (var r in fund.Rounds.Values)
+            Same(await FundDocumentViews.RoundAsync(reader, r.Id, CancellationToken.None), RoundView.From(fund, r), $"round {r.Number}");
+        foreach (var payout in fund.Payouts.Values)
+            Same(await PayoutViews.OneAsync(reader, payout.Id, CancellationToken.None), PayoutView.From(fund, payout), $"payout {payout.Reference}");
+    }
+
     private async Task PayoutViewsShouldShowTheFold(string because)
     {
         await using var reader = App.Store.QuerySession();
