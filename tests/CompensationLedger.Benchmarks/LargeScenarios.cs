@@ -61,7 +61,7 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             await Reports(service, db, data, budgets, key, issuer);
             await Views(service, db, data, budgets, key, issuer);
             await Decisions(service, db, data, budgets, key, issuer);
-            peakRss["service on the large ledger (reports)"] = Rss.PeakMegabytes(service.ProcessId);
+            peakRss["service on the large ledger (reports, views, decisions)"] = Rss.PeakMegabytes(service.ProcessId);
         }
 
         // 6b. "Now" for all claims with nothing absorbed by the rollup (its writer off, the rollup emptied): every change row is the
