@@ -38,7 +38,9 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
     public const string PayoutsTable = "report_payouts";
     public const string StatementLinesTable = "report_statement_lines";
     public const string PayoutClaimsTable = "report_payout_claims";
-    public static readonly IReadOnlyList<string> Tables = [FundsTable, PoolsTable, PostingsTable, PayoutsTable, StatementLinesTable, PayoutClaimsTable];
+    /// <summary>The payout register's totals per fund, currency and issue day (UTC): <see cref="PayoutDaysSql"/>.</summary>
+    public const string PayoutDaysTable = "report_payout_days";
+    public static readonly IReadOnlyList<string> Tables = [FundsTable, PoolsTable, PostingsTable, PayoutsTable, StatementLinesTable, PayoutClaimsTable, PayoutDaysTable];
 
     private readonly string _schema;
 
@@ -141,7 +143,70 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         payoutClaims.AddColumn<Guid>("fund_id").NotNull();
         payoutClaims.AddColumn<decimal>("amount").NotNull();
 
-        return [funds, pools, postings, payouts, lines, payoutClaims];
+        // The payout register's totals "now" per fund, currency and issue day: the day's payouts in transit, settled and returned, as
+        // the register's lines say (returned first, then settled). Each status has its own sum, so a total keeps the scale a sum of
+        // the rows would have. Recomputed from the day's payout rows whenever one of them is written (PayoutDaysSql).
+        var days = New(PayoutDaysTable);
+        days.AddColumn<Guid>("fund_id").AsPrimaryKey();
+        days.AddColumn<string>("currency").AsPrimaryKey();
+        days.AddColumn<int>("day").AsPrimaryKey();
+        days.AddColumn<int>("in_transit_count").NotNull();
+        days.AddColumn<decimal>("in_transit_amount").NotNull();
+        days.AddColumn<int>("settled_count").NotNull();
+        days.AddColumn<decimal>("settled_amount").NotNull();
+        days.AddColumn<int>("returned_count").NotNull();
+        days.AddColumn<decimal>("returned_amount").NotNull();
+
+        return [funds, pools, postings, payouts, lines, payoutClaims, days];
+    }
+
+    /// <summary>Nanoseconds of a UTC day: a payout's issue day is <c>floor(issued_at_ns / DayNs)</c>.</summary>
+    public const long DayNs = 86_400_000_000_000L;
+
+    /// <summary>The UTC day number of an instant in nanoseconds, in SQL (floor, so instants before 1970 fall in the right day).</summary>
+    public static string DayOf(string ns) => $"floor({ns}::numeric / {DayNs})::int";
+
+    /// <summary>
+    /// Recomputes the register's day totals (<see cref="PayoutDaysTable"/>) of the fund days the payouts in <paramref name="payoutIds"/>
+    /// were issued on, from every payout row of those days; <paramref name="payoutIds"/> is a parameter placeholder (an array of ids),
+    /// or null for every day of every fund (the rebuild, the migration). Runs after the payouts' own rows are written.
+    /// </summary>
+    public static string PayoutDaysSql(string schema, string? payoutIds)
+    {
+        var payouts = $"{schema}.{PayoutsTable}";
+        var touched = payoutIds is null
+            ? $"select distinct fund_id, {DayOf("issued_at_ns")} as day from {payouts}"
+            : $"select distinct fund_id, {DayOf("issued_at_ns")} as day from {payouts} where payout_id = any({payoutIds})";
+        const string inTransit = "p.returned_at_ns is null and p.settled_at_ns is null";
+        const string settled = "p.returned_at_ns is null and p.settled_at_ns is not null";
+        const string returned = "p.returned_at_ns is not null";
+        return $"""
+                insert into {schema}.{PayoutDaysTable} (fund_id, currency, day, in_transit_count, in_transit_amount, settled_count, settled_amount, returned_count, returned_amount)
+                select p.fund_id, p.currency, t.day,
+                       (count(*) filter (where {inTransit}))::int, coalesce(sum(p.amount) filter (where {inTransit}), 0),
+                       (count(*) filter (where {settled}))::int, coalesce(sum(p.amount) filter (where {settled}), 0),
+                       (count(*) filter (where {returned}))::int, coalesce(sum(p.amount) filter (where {returned}), 0)
+                from ({touched}) t
+                join {payouts} p on p.fund_id = t.fund_id and p.issued_at_ns >= t.day::bigint * {DayNs} and p.issued_at_ns < (t.day::bigint + 1) * {DayNs}
+                group by p.fund_id, p.currency, t.day
+                on conflict (fund_id, currency, day) do update set in_transit_count = excluded.in_transit_count, in_transit_amount = excluded.in_transit_amount,
+                    settled_count = excluded.settled_count, settled_amount = excluded.settled_amount,
+                    returned_count = excluded.returned_count, returned_amount = excluded.returned_amount
+                """;
+    }
+
+    private string? _payoutDaysSql;
+
+    /// <summary>The register's day totals of these payouts' issue days, recomputed after their rows (queued last: <see cref="PayoutDaysSql"/>).</summary>
+    private void PayoutDays(IDocumentOperations ops, Guid[] payoutIds)
+    {
+        if (_pendingDays.TryGetValue(ops, out var pending))
+        {
+            pending.UnionWith(payoutIds); // recomputed once at the end of the transaction's ApplyAsync
+            return;
+        }
+        if (payoutIds.Length == 0) return;
+        ops.QueueSqlCommand(_payoutDaysSql ??= PayoutDaysSql(_schema, "?"), payoutIds);
     }
 
     private string T(string table) => $"{_schema}.{table}";
@@ -304,6 +369,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
             payouts.Select(p => p.Amount).ToArray(), payouts.Select(p => p.Currency).ToArray(), payouts.Select(p => p.IssuedAtNs).ToArray(),
             payouts.Select(p => p.Issued).ToArray());
         PayoutClaims(ops, PayoutClaimRow.IssuedBy(e.Data));
+        PayoutDays(ops, [.. payouts.Select(p => p.PayoutId)]);
     }
 
     /// <summary>What payouts carry per claim, one statement for all of them.</summary>
@@ -321,6 +387,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         Post(e, ops);
         var at = ReportTime.Ns(e.Data.SettledAt);
         ops.QueueSqlCommand(_settledSql ??= $"update {T(PayoutsTable)} set settled_at_ns = ?, closed_at_ns = coalesce(closed_at_ns, ?), status = '{nameof(PayoutStatus.Settled)}' where payout_id = ?", at, at, e.Data.PayoutId);
+        PayoutDays(ops, [e.Data.PayoutId]);
     }
 
     public void Project(IEvent<PayoutReturned> e, IDocumentOperations ops)
@@ -329,6 +396,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         var at = ReportTime.Ns(e.Data.ReturnedAt);
         ops.QueueSqlCommand(_returnedSql ??= $"update {T(PayoutsTable)} set returned_at_ns = ?, return_reason = ?, closed_at_ns = coalesce(closed_at_ns, ?), status = '{nameof(PayoutStatus.Returned)}' where payout_id = ?",
             at, e.Data.Reason, at, e.Data.PayoutId);
+        PayoutDays(ops, [e.Data.PayoutId]);
     }
 
     /// <summary>
@@ -337,9 +405,26 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
     /// every other event goes to its <c>Project</c> method as before. The rows written are the same (the fund report tests and
     /// FundReportsRebuildTests hold both paths to the rebuild's fold).
     /// </summary>
-    Task JasperFx.Events.Projections.IInlineProjection<IDocumentOperations>.ApplyAsync(IDocumentOperations operations, IEnumerable<StreamAction> streams,
-        CancellationToken cancellation) =>
-        PayoutRuns.ApplyAsync(operations, streams, e => [PayoutIdOf(e)], ProjectRun, e => ApplyAsync(operations, e, cancellation));
+    /// <para>The register's day totals are recomputed once for the transaction, after every payout row it writes (a statement that
+    /// alternates settlements and returns is hundreds of runs on the same day), not once per event or run.</para>
+    async Task JasperFx.Events.Projections.IInlineProjection<IDocumentOperations>.ApplyAsync(IDocumentOperations operations, IEnumerable<StreamAction> streams,
+        CancellationToken cancellation)
+    {
+        var touched = new HashSet<Guid>();
+        _pendingDays.Add(operations, touched);
+        try
+        {
+            await PayoutRuns.ApplyAsync(operations, streams, e => [PayoutIdOf(e)], ProjectRun, e => ApplyAsync(operations, e, cancellation));
+        }
+        finally
+        {
+            _pendingDays.Remove(operations);
+        }
+        PayoutDays(operations, [.. touched]);
+    }
+
+    /// <summary>Payouts whose register days a transaction in <c>ApplyAsync</c> will recompute at its end (keyed by its operations).</summary>
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDocumentOperations, HashSet<Guid>> _pendingDays = new();
 
     private static Guid PayoutIdOf(IEvent e) => e.Data switch
     {
@@ -373,6 +458,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
                                      """,
                 returned.Select(r => r.PayoutId).ToArray(), returned.Select(r => ReportTime.Ns(r.ReturnedAt)).ToArray(), returned.Select(r => r.Reason).ToArray());
         }
+        PayoutDays(ops, [.. run.Select(PayoutIdOf)]);
     }
 
     private string? _settledRunSql, _returnedRunSql;
@@ -475,6 +561,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
             row.PayoutId, row.FundId, row.Reference, Param(row.ClaimId), row.ClaimReference, row.Amount, row.Currency, row.IssuedAtNs, row.Issued, row.ReissueOf!.Value);
         ops.QueueSqlCommand($"update {T(PayoutsTable)} set reissued_as = ?, pending_reissue = null where payout_id = ?", e.Data.PayoutId, e.Data.OriginalPayoutId);
         PayoutClaims(ops, PayoutClaimRow.ReissuedBy(e.Data));
+        PayoutDays(ops, [e.Data.PayoutId]);
     }
 
     public void Project(IEvent<PayoutReissuePrepared> e, IDocumentOperations ops) =>

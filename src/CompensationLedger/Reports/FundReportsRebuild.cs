@@ -159,6 +159,8 @@ public sealed class FundReportsRebuild
             await CopyAll(writer, ct);
             var indexed = clock.Elapsed;
             foreach (var index in indexes) await Execute(writer, index, ct);
+            // The register's day totals, from the payout rows just copied (rows rewritten later recompute their days: RewriteDirty).
+            await Execute(writer, FundReportProjection.PayoutDaysSql(shadow, null), ct);
             await Execute(writer, string.Join("; ", tables.Select(t => $"analyze {t.Identifier.QualifiedName}")), ct);
             log($"{ProjectionName}: rows copied in {(indexed - copied).TotalSeconds:0.0} s, indexed and analyzed in {(clock.Elapsed - indexed).TotalSeconds:0.0} s");
             // What committed while the rows were copied, before the lock.
@@ -340,9 +342,16 @@ public sealed class FundReportsRebuild
             await Replace(connection, tx, PostingsTable, ["fund_id", "pool_id", "account", "occurred_at_ns", "version"], PostingColumns, dirtyPostings, WritePosting, ct);
             dirtyPostings.Clear();
         }
+        var rewrittenPayouts = payouts.Dirty.ToArray();
         await Rewrite(connection, tx, payouts, PayoutColumns, WritePayout, ct);
         await Rewrite(connection, tx, statementLines, StatementLineColumns, WriteStatementLine, ct);
         await Rewrite(connection, tx, payoutClaims, PayoutClaimColumns, WritePayoutClaim, ct);
+        if (rewrittenPayouts.Length > 0)
+        {
+            await using var days = new NpgsqlCommand(FundReportProjection.PayoutDaysSql(shadow, "@payouts"), connection, tx);
+            days.Parameters.AddWithValue("payouts", rewrittenPayouts);
+            await days.ExecuteNonQueryAsync(ct);
+        }
     }
 
     private async Task Rewrite<TKey, TRow>(NpgsqlConnection connection, NpgsqlTransaction? tx, Rows<TKey, TRow> rows, string[] columns, Action<NpgsqlBinaryImporter, TRow> write,

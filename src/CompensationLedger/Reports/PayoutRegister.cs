@@ -73,8 +73,11 @@ public static class PayoutRegister
         (string, object)[] parameters = [("from", issuedFrom), ("before", issuedBefore), ("fund", fundId ?? Guid.Empty), ("upTo", upTo),
             ("take", page is { } l ? l.Size : int.MaxValue), ("skip", page is { } s ? (long)(s.Number - 1) * s.Size : 0L)];
 
-        // A payout's status as of the instant, as Line decides it: returned first, then settled, else in transit.
-        var totals = await ReportSql.ReadAsync(session, $"""
+        // A payout's status as of the instant, as Line decides it: returned first, then settled, else in transit. "Now" (no asOf) is
+        // summed from the day totals the projection keeps (a few rows per fund and day); as of an instant, from the payouts' rows.
+        var totals = asOf is null
+            ? await DayTotalsAsync(session, schema, fundId, issuedFrom, issuedBefore, ct)
+            : await ReportSql.ReadAsync(session, $"""
             select p.currency,
                    case when p.returned_at_ns < @upTo then 'returned' when p.settled_at_ns < @upTo then 'settled' else 'in-transit' end,
                    count(*)::int, sum(p.amount)
@@ -107,6 +110,32 @@ public static class PayoutRegister
         var lines = payouts.Select(p => Line(p.FundId, p.Fund, p.Payout, p.ClaimId, p.ClaimReferences, asOf)).ToList();
         return new PayoutRegisterReport(from, to, asOf, lines, Sum(null), Sum("settled"), Sum("returned"), Sum("in-transit"),
             page?.Number ?? 1, page?.Size ?? count, count);
+    }
+
+    /// <summary>
+    /// The register's totals now, per currency and status, from <see cref="FundReportProjection.PayoutDaysTable"/>: the days from the
+    /// one of <paramref name="issuedFrom"/> to the one before <paramref name="issuedBefore"/> (both at the start of a UTC day, or open).
+    /// </summary>
+    private static async Task<List<(string Currency, string Status, int Count, Money Amount)>> DayTotalsAsync(IQuerySession session, string schema, Guid? fundId,
+        long issuedFrom, long issuedBefore, CancellationToken ct)
+    {
+        static long Day(long ns) => ns / FundReportProjection.DayNs - (ns % FundReportProjection.DayNs < 0 ? 1 : 0);
+        var fromDay = issuedFrom == long.MinValue ? int.MinValue : Day(issuedFrom);
+        var beforeDay = issuedBefore == long.MaxValue ? (long)int.MaxValue + 1 : Day(issuedBefore);
+        var rows = await ReportSql.ReadAsync(session, $"""
+            select d.currency, sum(d.in_transit_count)::int, sum(d.in_transit_amount), sum(d.settled_count)::int, sum(d.settled_amount),
+                   sum(d.returned_count)::int, sum(d.returned_amount)
+            from {schema}.{FundReportProjection.PayoutDaysTable} d
+            where d.day >= @fromDay and d.day < @beforeDay {(fundId is null ? "" : "and d.fund_id = @fund")}
+            group by d.currency
+            """, r => (Currency: r.GetString(0), InTransit: (r.GetInt32(1), r.GetDecimal(2)), Settled: (r.GetInt32(3), r.GetDecimal(4)), Returned: (r.GetInt32(5), r.GetDecimal(6))),
+            ct, ("fromDay", fromDay), ("beforeDay", beforeDay), ("fund", fundId ?? Guid.Empty));
+        return
+        [
+            .. rows.SelectMany(r => new[] { ("in-transit", r.InTransit), ("settled", r.Settled), ("returned", r.Returned) }
+                .Where(s => s.Item2.Item1 > 0)
+                .Select(s => (r.Currency, s.Item1, s.Item2.Item1, new Money(s.Item2.Item2, r.Currency)))),
+        ];
     }
 
     /// <summary>

@@ -142,6 +142,23 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
         }
         await PayoutViewsShouldShowTheFold("filled by the migration");
         (await Count($"select count(*) from {LedgerSetup.Schema}.{FundReportProjection.PayoutsTable} where issued is null or status is null")).ShouldBe(0);
+
+        // The register's day totals filled by migrations/0014 from the payout rows are the ones the projection keeps.
+        async Task<IReadOnlyList<string>> DayRows()
+        {
+            await using var query = App.Store.QuerySession();
+            return await query.QueryAsync<string>($"select t::text from {LedgerSetup.Schema}.{FundReportProjection.PayoutDaysTable} t order by t::text");
+        }
+        var kept = await DayRows();
+        kept.Count.ShouldBeGreaterThan(1);
+        var days = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "migrations", "0014_payout_register_days.sql"));
+        await using (var session = App.Store.LightweightSession())
+        {
+            session.QueueSqlCommand($"delete from {LedgerSetup.Schema}.{FundReportProjection.PayoutDaysTable}");
+            session.QueueSqlCommand(days[days.LastIndexOf("insert into ledger.report_payout_days", StringComparison.Ordinal)..].TrimEnd().TrimEnd(';'));
+            await session.SaveChangesAsync();
+        }
+        (await DayRows()).ShouldBe(kept);
     }
 
     /// <summary>
