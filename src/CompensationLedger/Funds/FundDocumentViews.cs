@@ -22,7 +22,7 @@ public static class FundDocumentViews
 {
     public static async Task<FundView?> FundAsync(IQuerySession session, Guid fundId, Instant now, CancellationToken ct)
     {
-        var read = await ReadAsync(session, fundId, ct);
+        var read = await ReadAsync(session, fundId, ct, withReleasedRounds: true);
         if (read is null) return null;
         var (fund, released, unfilled) = read.Value;
         if (unfilled) return await session.LoadAsync<Fund>(fundId, ct) is { } whole ? FundView.From(whole, now) : null;
@@ -49,11 +49,13 @@ public static class FundDocumentViews
         (await ReadAsync(session, fundId, ct))?.Fund;
 
     /// <summary>
-    /// The snapshot without its payouts, each released round's allocation total and count from its payouts' rows (a reissue is
-    /// outside its round's list, as in <see cref="Fund.AllocationsOf(Round)"/>), and whether any of those rows lacks its payout.
+    /// The snapshot without its payouts, and for the fund view (<paramref name="withReleasedRounds"/>) each released round's
+    /// allocation total and count from its payouts' rows (a reissue is outside its round's list, as in
+    /// <see cref="Fund.AllocationsOf(Round)"/>) and whether any of those rows lacks its payout. The round and entitlement views
+    /// skip that aggregate over every payout of the fund.
     /// </summary>
     private static async Task<(Fund Fund, IReadOnlyDictionary<Guid, (decimal Total, int Allocations)> Released, bool Unfilled)?> ReadAsync(
-        IQuerySession session, Guid fundId, CancellationToken ct)
+        IQuerySession session, Guid fundId, CancellationToken ct, bool withReleasedRounds = false)
     {
         var options = session.DocumentStore.Options;
         var serializer = options.Serializer();
@@ -62,19 +64,23 @@ public static class FundDocumentViews
         string Member(string name) => ReportSql.JsonName(serializer, name);
         // A payout's claim lines are its allocations: stored as claimLines, or for a payout of one claim as its per-pool lines.
         var claimLines = Member(nameof(Payout.ClaimLines));
+        var releasedRounds = withReleasedRounds
+            ? $"""
+               select array_agg(r.round_id) as rounds, array_agg(r.total) as totals, array_agg(r.allocations) as allocations,
+                      coalesce(sum(r.unfilled), 0)::bigint as unfilled
+               from (select p.round_id, sum(p.amount) as total, count(*) filter (where p.issued is null) as unfilled,
+                            sum(case when jsonb_typeof(p.issued -> '{claimLines}') = 'array' then jsonb_array_length(p.issued -> '{claimLines}')
+                                     when jsonb_typeof(p.issued -> 'lines') = 'array' then jsonb_array_length(p.issued -> 'lines')
+                                     else 0 end)::int as allocations
+                     from {payouts} p where p.fund_id = f.id and p.reissue_of is null
+                     group by p.round_id) r
+               """
+            : "select null::uuid[] as rounds, null::numeric[] as totals, null::int[] as allocations, 0::bigint as unfilled";
         var rows = await ReportSql.ReadAsync(session,
             $"""
              select f.data - '{Member(nameof(Fund.Payouts))}', g.rounds, g.totals, g.allocations, g.unfilled
              from {funds} f
-             cross join lateral (
-                 select array_agg(r.round_id) as rounds, array_agg(r.total) as totals, array_agg(r.allocations) as allocations,
-                        coalesce(sum(r.unfilled), 0)::bigint as unfilled
-                 from (select p.round_id, sum(p.amount) as total, count(*) filter (where p.issued is null) as unfilled,
-                              sum(case when jsonb_typeof(p.issued -> '{claimLines}') = 'array' then jsonb_array_length(p.issued -> '{claimLines}')
-                                       when jsonb_typeof(p.issued -> 'lines') = 'array' then jsonb_array_length(p.issued -> 'lines')
-                                       else 0 end)::int as allocations
-                       from {payouts} p where p.fund_id = f.id and p.reissue_of is null
-                       group by p.round_id) r) g
+             cross join lateral ({releasedRounds}) g
              where f.id = @fund
              """,
             r =>
