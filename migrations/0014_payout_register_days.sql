@@ -38,11 +38,10 @@ CONSTRAINT pkey_report_payout_days_fund_id_currency_day PRIMARY KEY (fund_id, cu
 -- The day totals of the payouts already there (FundReportProjection.PayoutDaysSql with every day; a test holds the two equal).
 -- Reads every payout row once: seconds at a few hundred thousand payouts.
 insert into ledger.report_payout_days (fund_id, currency, day, in_transit_count, in_transit_amount, settled_count, settled_amount, returned_count, returned_amount)
-select p.fund_id, p.currency, t.day,
+select p.fund_id, p.currency, floor(p.issued_at_ns::numeric / 86400000000000)::int,
        (count(*) filter (where p.returned_at_ns is null and p.settled_at_ns is null))::int, coalesce(sum(p.amount) filter (where p.returned_at_ns is null and p.settled_at_ns is null), 0),
        (count(*) filter (where p.returned_at_ns is null and p.settled_at_ns is not null))::int, coalesce(sum(p.amount) filter (where p.returned_at_ns is null and p.settled_at_ns is not null), 0),
        (count(*) filter (where p.returned_at_ns is not null))::int, coalesce(sum(p.amount) filter (where p.returned_at_ns is not null), 0)
-from (select distinct fund_id, floor(issued_at_ns::numeric / 86400000000000)::int as day from ledger.report_payouts) t
-join ledger.report_payouts p on p.fund_id = t.fund_id and p.issued_at_ns >= t.day::bigint * 86400000000000 and p.issued_at_ns < (t.day::bigint + 1) * 86400000000000
-group by p.fund_id, p.currency, t.day
+from ledger.report_payouts p
+group by 1, 2, 3
 on conflict (fund_id, currency, day) do nothing;

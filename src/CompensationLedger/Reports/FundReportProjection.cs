@@ -166,6 +166,9 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
     /// <summary>The UTC day number of an instant in nanoseconds, in SQL (floor, so instants before 1970 fall in the right day).</summary>
     public static string DayOf(string ns) => $"floor({ns}::numeric / {DayNs})::int";
 
+    /// <summary>The UTC day number of an instant in nanoseconds, as <see cref="DayOf"/> computes it in SQL.</summary>
+    public static long DayNumber(long ns) => ns / DayNs - (ns % DayNs < 0 ? 1 : 0);
+
     /// <summary>
     /// Recomputes the register's day totals (<see cref="PayoutDaysTable"/>) of the fund days the payouts in <paramref name="payoutIds"/>
     /// were issued on, from every payout row of those days; <paramref name="payoutIds"/> is a parameter placeholder (an array of ids),
@@ -174,21 +177,24 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
     public static string PayoutDaysSql(string schema, string? payoutIds)
     {
         var payouts = $"{schema}.{PayoutsTable}";
-        var touched = payoutIds is null
-            ? $"select distinct fund_id, {DayOf("issued_at_ns")} as day from {payouts}"
-            : $"select distinct fund_id, {DayOf("issued_at_ns")} as day from {payouts} where payout_id = any({payoutIds})";
+        // Every day: each payout row once. Some days: every row of the fund days the given payouts were issued on.
+        var (rows, day) = payoutIds is null
+            ? ($"{payouts} p", DayOf("p.issued_at_ns"))
+            : ($"""
+                (select distinct fund_id, {DayOf("issued_at_ns")} as day from {payouts} where payout_id = any({payoutIds})) t
+                join {payouts} p on p.fund_id = t.fund_id and p.issued_at_ns >= t.day::bigint * {DayNs} and p.issued_at_ns < (t.day::bigint + 1) * {DayNs}
+                """, "t.day");
         const string inTransit = "p.returned_at_ns is null and p.settled_at_ns is null";
         const string settled = "p.returned_at_ns is null and p.settled_at_ns is not null";
         const string returned = "p.returned_at_ns is not null";
         return $"""
                 insert into {schema}.{PayoutDaysTable} (fund_id, currency, day, in_transit_count, in_transit_amount, settled_count, settled_amount, returned_count, returned_amount)
-                select p.fund_id, p.currency, t.day,
+                select p.fund_id, p.currency, {day},
                        (count(*) filter (where {inTransit}))::int, coalesce(sum(p.amount) filter (where {inTransit}), 0),
                        (count(*) filter (where {settled}))::int, coalesce(sum(p.amount) filter (where {settled}), 0),
                        (count(*) filter (where {returned}))::int, coalesce(sum(p.amount) filter (where {returned}), 0)
-                from ({touched}) t
-                join {payouts} p on p.fund_id = t.fund_id and p.issued_at_ns >= t.day::bigint * {DayNs} and p.issued_at_ns < (t.day::bigint + 1) * {DayNs}
-                group by p.fund_id, p.currency, t.day
+                from {rows}
+                group by 1, 2, 3
                 on conflict (fund_id, currency, day) do update set in_transit_count = excluded.in_transit_count, in_transit_amount = excluded.in_transit_amount,
                     settled_count = excluded.settled_count, settled_amount = excluded.settled_amount,
                     returned_count = excluded.returned_count, returned_amount = excluded.returned_amount

@@ -119,9 +119,8 @@ public static class PayoutRegister
     private static async Task<List<(string Currency, string Status, int Count, Money Amount)>> DayTotalsAsync(IQuerySession session, string schema, Guid? fundId,
         long issuedFrom, long issuedBefore, CancellationToken ct)
     {
-        static long Day(long ns) => ns / FundReportProjection.DayNs - (ns % FundReportProjection.DayNs < 0 ? 1 : 0);
-        var fromDay = issuedFrom == long.MinValue ? int.MinValue : Day(issuedFrom);
-        var beforeDay = issuedBefore == long.MaxValue ? (long)int.MaxValue + 1 : Day(issuedBefore);
+        var fromDay = issuedFrom == long.MinValue ? int.MinValue : FundReportProjection.DayNumber(issuedFrom);
+        var beforeDay = issuedBefore == long.MaxValue ? (long)int.MaxValue + 1 : FundReportProjection.DayNumber(issuedBefore);
         var rows = await ReportSql.ReadAsync(session, $"""
             select d.currency, sum(d.in_transit_count)::int, sum(d.in_transit_amount), sum(d.settled_count)::int, sum(d.settled_amount),
                    sum(d.returned_count)::int, sum(d.returned_amount)
