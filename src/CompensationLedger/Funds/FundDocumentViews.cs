@@ -6,17 +6,12 @@ using NodaTime;
 namespace CompensationLedger.Funds;
 
 /// <summary>
-/// The fund, round and entitlement views, from the fund's snapshot without its payouts. The snapshot holds every entitlement and
-/// payout of the fund (49 MB at 47,000 claims, the payouts 29 MB of it); read whole, the fund view took ~1.3-1.5 s at a million
-/// events and the service's memory reached 655 MB (issue #7). These views need the payouts only for a released round (its
-/// allocations are its payouts' claim lines) and a round's payout list, and the payouts' rows hold them
-/// (<see cref="PayoutViews"/>): the snapshot is read with <c>data - 'payouts'</c>, so they never leave PostgreSQL, and the fund view
+/// The fund, round and entitlement views, from the fund's snapshot and its payouts' rows. The snapshot keeps no payouts
+/// (<see cref="Fund.Payouts"/>); one written before it stopped holding them is read with <c>data - 'payouts'</c>, so they never
+/// leave PostgreSQL (29 MB of 49 MB at 47,000 claims). These views need the payouts only for a released round (its allocations are
+/// its payouts' claim lines) and a round's payout list, and the payouts' rows hold them (<see cref="PayoutViews"/>): the fund view
 /// gets each released round's total and allocation count from the rows in the same statement (one snapshot of the database).
-/// <para>
-/// A fund read here has no payouts (<see cref="Fund.Payouts"/> is empty): it is for these views only, never for a decision. Where a
-/// fund has payout rows written before the rows held the payouts (<c>migrations/0013</c> not run), the views read the whole
-/// snapshot as before. The integration tests hold each view equal to the view of the whole snapshot.
-/// </para>
+/// The integration tests hold each view equal to the view of the fund folded from its events.
 /// </summary>
 public static class FundDocumentViews
 {
@@ -24,8 +19,7 @@ public static class FundDocumentViews
     {
         var read = await ReadAsync(session, fundId, ct, withReleasedRounds: true);
         if (read is null) return null;
-        var (fund, released, unfilled) = read.Value;
-        if (unfilled) return await session.LoadAsync<Fund>(fundId, ct) is { } whole ? FundView.From(whole, now) : null;
+        var (fund, released) = read.Value;
         return FundView.From(fund, now, r =>
             Fund.AllocationsFromPayouts(r)
                 ? released.TryGetValue(r.Id, out var x) ? RoundSummary.From(fund, r, x.Total, x.Allocations) : RoundSummary.From(fund, r, 0m, 0)
@@ -39,9 +33,8 @@ public static class FundDocumentViews
         var read = await ReadAsync(session, fundId, ct);
         if (read is null || !read.Value.Fund.Rounds.TryGetValue(roundId, out var round)) return null;
         var fund = read.Value.Fund;
-        if (await PayoutViews.ManyAsync(session, round.PayoutIds, ct) is { } payouts) return RoundView.From(fund, round, id => payouts[id]);
-        var whole = await session.LoadAsync<Fund>(fundId, ct);
-        return whole is not null && whole.Rounds.TryGetValue(roundId, out var r) ? RoundView.From(whole, r) : null;
+        var payouts = await PayoutViews.ManyAsync(session, round.PayoutIds, ct);
+        return RoundView.From(fund, round, id => payouts[id]);
     }
 
     /// <summary>The fund's snapshot without its payouts (for the entitlement list: entitlements, pools and policy), or null.</summary>
@@ -51,10 +44,9 @@ public static class FundDocumentViews
     /// <summary>
     /// The snapshot without its payouts, and for the fund view (<paramref name="withReleasedRounds"/>) each released round's
     /// allocation total and count from its payouts' rows (a reissue is outside its round's list, as in
-    /// <see cref="Fund.AllocationsOf(Round)"/>) and whether any of those rows lacks its payout. The round and entitlement views
-    /// skip that aggregate over every payout of the fund.
+    /// <see cref="Fund.AllocationsOf(Round)"/>). The round and entitlement views skip that aggregate over every payout of the fund.
     /// </summary>
-    private static async Task<(Fund Fund, IReadOnlyDictionary<Guid, (decimal Total, int Allocations)> Released, bool Unfilled)?> ReadAsync(
+    private static async Task<(Fund Fund, IReadOnlyDictionary<Guid, (decimal Total, int Allocations)> Released)?> ReadAsync(
         IQuerySession session, Guid fundId, CancellationToken ct, bool withReleasedRounds = false)
     {
         var options = session.DocumentStore.Options;
@@ -66,26 +58,25 @@ public static class FundDocumentViews
         var claimLines = Member(nameof(Payout.ClaimLines));
         var releasedRounds = withReleasedRounds
             ? $"""
-               select array_agg(r.round_id) as rounds, array_agg(r.total) as totals, array_agg(r.allocations) as allocations,
-                      coalesce(sum(r.unfilled), 0)::bigint as unfilled
-               from (select p.round_id, sum(p.amount) as total, count(*) filter (where p.issued is null) as unfilled,
+               select array_agg(r.round_id) as rounds, array_agg(r.total) as totals, array_agg(r.allocations) as allocations
+               from (select p.round_id, sum(p.amount) as total,
                             sum(case when jsonb_typeof(p.issued -> '{claimLines}') = 'array' then jsonb_array_length(p.issued -> '{claimLines}')
                                      when jsonb_typeof(p.issued -> 'lines') = 'array' then jsonb_array_length(p.issued -> 'lines')
                                      else 0 end)::int as allocations
                      from {payouts} p where p.fund_id = f.id and p.reissue_of is null
                      group by p.round_id) r
                """
-            : "select null::uuid[] as rounds, null::numeric[] as totals, null::int[] as allocations, 0::bigint as unfilled";
+            : "select null::uuid[] as rounds, null::numeric[] as totals, null::int[] as allocations";
         var rows = await ReportSql.ReadAsync(session,
             $"""
-             select f.data - '{Member(nameof(Fund.Payouts))}', g.rounds, g.totals, g.allocations, g.unfilled
+             select f.data - 'payouts', g.rounds, g.totals, g.allocations
              from {funds} f
              cross join lateral ({releasedRounds}) g
              where f.id = @fund
              """,
             r =>
             {
-                var fund = serializer.FromJson<Fund>(r, 0) with { Payouts = ImmutableDictionary<Guid, Payout>.Empty };
+                var fund = serializer.FromJson<Fund>(r, 0);
                 var released = new Dictionary<Guid, (decimal, int)>();
                 if (!r.IsDBNull(1))
                 {
@@ -94,7 +85,7 @@ public static class FundDocumentViews
                     var allocations = r.GetFieldValue<int[]>(3);
                     for (var i = 0; i < rounds.Length; i++) released[rounds[i]] = (totals[i], allocations[i]);
                 }
-                return (fund, (IReadOnlyDictionary<Guid, (decimal, int)>)released, r.GetInt64(4) > 0);
+                return (fund, (IReadOnlyDictionary<Guid, (decimal, int)>)released);
             },
             ct, ("fund", fundId));
         return rows.Count == 0 ? null : rows[0];

@@ -130,28 +130,29 @@ internal sealed class FundFold
                     Pool(l.PoolId, p => p with { Allocated = p.Allocated - l.Amount.Amount, InTransit = p.InTransit + l.Amount.Amount });
                     Claim(l.ClaimId, c => c with { Allocated = c.Allocated - l.Amount.Amount, InTransit = c.InTransit + l.Amount.Amount });
                 }
-                foreach (var p in x.Payouts) Payouts.Add(p.PayoutId, Payout.Issued(x, p));
+                foreach (var p in x.Payouts) Payouts.Add(p.PayoutId, Funds.Payout.Issued(x, p));
                 break;
             case PayoutSettled x:
-                Payouts[x.PayoutId] = Payouts[x.PayoutId] with { Status = PayoutStatus.Settled, SettledAt = x.SettledAt };
+                Payout(x.PayoutId, p => p with { Status = PayoutStatus.Settled, SettledAt = x.SettledAt });
                 foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Settled = p.Settled + l.Amount.Amount });
                 foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit - l.Amount.Amount, Settled = c.Settled + l.Amount.Amount });
                 break;
             case PayoutReturned x:
-                Payouts[x.PayoutId] = Payouts[x.PayoutId] with { Status = PayoutStatus.Returned, ReturnedAt = x.ReturnedAt, ReturnReason = x.Reason };
+                Payout(x.PayoutId, p => p with { Status = PayoutStatus.Returned, ReturnedAt = x.ReturnedAt, ReturnReason = x.Reason });
                 foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit - l.Amount.Amount, Returned = p.Returned + l.Amount.Amount });
                 foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit - l.Amount.Amount });
                 break;
             case PayoutReissuePrepared x:
-                Payouts[x.PayoutId] = Payouts[x.PayoutId] with { PendingReissue = new PendingReissue(x.BankDetails, x.PreparedBy, x.PreparedAt) };
+                Payout(x.PayoutId, p => p with { PendingReissue = new PendingReissue(x.BankDetails, x.PreparedBy, x.PreparedAt) });
                 break;
             case PayoutReissueWithdrawn x:
-                Payouts[x.PayoutId] = Payouts[x.PayoutId] with { PendingReissue = null };
+                Payout(x.PayoutId, p => p with { PendingReissue = null });
                 break;
             case PayoutReissued x:
-                var original = Payouts[x.OriginalPayoutId];
-                Payouts[x.OriginalPayoutId] = original with { ReissuedAs = x.PayoutId, PendingReissue = null };
-                Payouts.Add(x.PayoutId, Payout.Issued(x, original.RoundId));
+                // The new payout is in its original's round: a fund that does not hold the original (read from its snapshot, the
+                // decision not about it) does not hold the new one either.
+                if (Payout(x.OriginalPayoutId, p => p with { ReissuedAs = x.PayoutId, PendingReissue = null }) is { } original)
+                    Payouts.Add(x.PayoutId, Funds.Payout.Issued(x, original.RoundId));
                 foreach (var l in x.Lines) Pool(l.PoolId, p => p with { InTransit = p.InTransit + l.Amount.Amount });
                 foreach (var l in PayoutLines.Of(x)) Claim(l.ClaimId, c => c with { InTransit = c.InTransit + l.Amount.Amount });
                 break;
@@ -167,4 +168,15 @@ internal sealed class FundFold
     private void Pool(Guid id, Func<Pool, Pool> change) => Pools[id] = change(Pools[id]);
 
     private void Claim(Guid id, Func<Entitlement, Entitlement> change) => Entitlements[id] = change(Entitlements[id]);
+
+    /// <summary>
+    /// The payout changed, and as changed; null when the fund does not hold it and need not (<see cref="Fund.Complete"/>: read from its
+    /// snapshot, which keeps no payouts). A complete fund without it is a broken stream.
+    /// </summary>
+    private Payout? Payout(Guid id, Func<Payout, Payout> change)
+    {
+        if (!Payouts.TryGetValue(id, out var payout))
+            return fund.Complete ? throw new KeyNotFoundException($"Payout {id} is not in fund {fund.Id}'s events before this one.") : null;
+        return Payouts[id] = change(payout);
+    }
 }

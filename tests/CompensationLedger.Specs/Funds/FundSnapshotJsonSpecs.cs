@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CompensationLedger.Funds;
@@ -81,16 +82,22 @@ public sealed class FundSnapshotJsonSpecs
     }
 
     [Fact]
-    public void a_whole_fund_reads_back_to_the_same_json_and_the_same_views()
+    public void a_fund_is_stored_without_its_payouts_and_reads_back_to_the_same_json_and_with_its_payouts_rows_the_same_views()
     {
         var fund = Released();
         var json = JsonSerializer.Serialize(fund, Json);
 
         var read = RoundTrip(json);
 
+        JsonNode.Parse(json)!.AsObject().ContainsKey("payouts").ShouldBeFalse("each payout has its row (report_payouts)");
+        read.Payouts.ShouldBeEmpty();
+        read.Complete.ShouldBeFalse("a snapshot holds only what decisions load into it");
+        fund.Complete.ShouldBeTrue();
         JsonSerializer.Serialize(read, Json).ShouldBe(json);
-        JsonSerializer.Serialize(RoundView.From(read, read.Rounds[Round1]), Json).ShouldBe(JsonSerializer.Serialize(RoundView.From(fund, fund.Rounds[Round1]), Json));
-        JsonSerializer.Serialize(FundView.From(read, Now), Json).ShouldBe(JsonSerializer.Serialize(FundView.From(fund, Now), Json));
+        // The payouts as their rows give them back (PayoutViews, FundRows).
+        var withRows = read with { Payouts = fund.Payouts };
+        JsonSerializer.Serialize(RoundView.From(withRows, withRows.Rounds[Round1]), Json).ShouldBe(JsonSerializer.Serialize(RoundView.From(fund, fund.Rounds[Round1]), Json));
+        JsonSerializer.Serialize(FundView.From(withRows, Now), Json).ShouldBe(JsonSerializer.Serialize(FundView.From(fund, Now), Json));
         JsonNode.Parse(json)!["rounds"]![Round1.ToString()]!["allocations"]!.AsArray().Count.ShouldBe(0, "a released round's allocations are its payouts' claim lines");
         fund.AllocationsOf(fund.Rounds[Round1]).Count.ShouldBe(4, "Ann's Xinda claim from two pools, her other claim, Bob's");
     }
@@ -123,19 +130,23 @@ public sealed class FundSnapshotJsonSpecs
     }
 
     [Fact]
-    public void a_snapshot_written_before_reads_as_the_new_one()
+    public void a_snapshot_written_before_reads_as_the_new_one_its_payouts_left_unread()
     {
         var fund = Released();
         var json = JsonNode.Parse(JsonSerializer.Serialize(fund, Json))!.AsObject();
-        // The older shape: every member written (nulls and zeros too), the lines and amount beside the claim lines, the round's allocations kept.
-        foreach (var (id, payout) in json["payouts"]!.AsObject())
+        // The older shape: the payouts kept (every member written, the lines and amount beside the claim lines), the entitlements'
+        // zeros written, the round's allocations kept.
+        var payouts = new JsonObject();
+        foreach (var p in fund.Payouts.Values)
         {
-            var p = fund.Payouts[Guid.Parse(id)];
-            payout!["lines"] = JsonSerializer.SerializeToNode(p.Lines, Json);
+            var payout = JsonSerializer.SerializeToNode(p, Json)!;
+            payout["lines"] = JsonSerializer.SerializeToNode(p.Lines, Json);
             payout["amount"] = JsonSerializer.SerializeToNode(p.Amount, Json);
             foreach (var member in new[] { "claimId", "claimReference", "bankDetails", "reissueOf", "reissuedAs", "settledAt", "returnedAt", "returnReason", "pendingReissue" })
                 payout[member] ??= null;
+            payouts[p.Id.ToString()] = payout;
         }
+        json["payouts"] = payouts;
         foreach (var (_, entitlement) in json["entitlements"]!.AsObject())
             foreach (var member in new[] { "allocated", "inTransit", "settled" })
                 entitlement![member] ??= 0.00m;
@@ -143,10 +154,81 @@ public sealed class FundSnapshotJsonSpecs
 
         var read = RoundTrip(json.ToJsonString(Json));
 
-        JsonSerializer.Serialize(RoundView.From(read, read.Rounds[Round1]), Json).ShouldBe(JsonSerializer.Serialize(RoundView.From(fund, fund.Rounds[Round1]), Json));
-        JsonSerializer.Serialize(read.Payouts.Values.OrderBy(p => p.Reference, StringComparer.Ordinal), Json)
-            .ShouldBe(JsonSerializer.Serialize(fund.Payouts.Values.OrderBy(p => p.Reference, StringComparer.Ordinal), Json));
+        read.Payouts.ShouldBeEmpty("the rows hold them; the next write of the snapshot drops them");
+        JsonSerializer.Serialize(RoundView.From(read, read.Rounds[Round1], id => fund.Payouts[id]), Json).ShouldBe(JsonSerializer.Serialize(RoundView.From(fund, fund.Rounds[Round1]), Json));
         JsonSerializer.Serialize(read.Entitlements.Values.OrderBy(e => e.ClaimReference, StringComparer.Ordinal), Json)
             .ShouldBe(JsonSerializer.Serialize(fund.Entitlements.Values.OrderBy(e => e.ClaimReference, StringComparer.Ordinal), Json));
+        JsonSerializer.Serialize(read, Json).ShouldBe(JsonSerializer.Serialize(fund with { Payouts = read.Payouts, Rounds = read.Rounds }, Json));
+    }
+
+    [Fact]
+    public void a_fund_read_from_its_snapshot_folds_payout_events_onto_its_books_and_onto_the_payouts_a_decision_loaded()
+    {
+        var fund = Released();
+        var ann = fund.Payouts.Values.Single(p => p.BuyerKey == "buyer:ann");
+        var bob = fund.Payouts.Values.Single(p => p.BuyerKey is null);
+        object[] events =
+        [
+            new PayoutSettled(FundId, bob.Id, null, bob.Lines, "BANK-1", "fiona", Now, bob.PerClaim),
+            new PayoutReturned(FundId, ann.Id, null, ann.Lines, "Account closed", "fiona", Now, ann.PerClaim),
+        ];
+        var complete = Fund.Fold(fund, events)!;
+        var loaded = RoundTrip(JsonSerializer.Serialize(fund, Json)) with { Payouts = ImmutableDictionary<Guid, Payout>.Empty.Add(ann.Id, ann) };
+
+        var folded = Fund.Fold(loaded, events)!;
+
+        folded.Pools.ShouldBe(complete.Pools);
+        folded.Entitlements.ShouldBe(complete.Entitlements);
+        folded.Version.ShouldBe(complete.Version);
+        folded.Payouts.Keys.ShouldBe([ann.Id], "Bob's payout was not loaded: only the books record its settlement");
+        Written(folded.Payouts[ann.Id]).ShouldBe(Written(complete.Payouts[ann.Id]));
+        Should.Throw<KeyNotFoundException>(() => Fund.Fold(fund with { Payouts = fund.Payouts.Remove(bob.Id) }, events[0]),
+            "a fund folded from its events holds every payout: one missing is a broken stream");
+    }
+
+    [Fact]
+    public void the_rebuild_folds_the_books_a_chunk_at_a_time_without_the_payouts()
+    {
+        var fund = Released();
+        var bob = fund.Payouts.Values.Single(p => p.BuyerKey is null);
+        object[] history =
+        [
+            .. Events(),
+            new PayoutReturned(FundId, bob.Id, null, bob.Lines, "Account closed", "fiona", Now, bob.PerClaim),
+            new PayoutReissuePrepared(FundId, bob.Id, new BankDetails("Bob", "GB00TEST"), "fiona", Now),
+            new PayoutReissued(FundId, bob.Id, Guid.Parse("0195a2c0-0000-7000-8000-0000010dffff"), bob.Reference + "-R1", null, null, bob.Lines, bob.Amount,
+                new BankDetails("Bob", "GB00TEST"), "frank", Now, bob.PerClaim, null, "fiona"),
+        ];
+        var whole = Fund.Fold(null, history)!;
+
+        var chunked = history.Chunk(3).Aggregate((Fund?)null, (f, chunk) => Fund.FoldMany(f, chunk, (f?.Version ?? 0) + chunk.Length))!;
+
+        chunked.Payouts.ShouldBeEmpty();
+        chunked.Version.ShouldBe(whole.Version);
+        JsonSerializer.Serialize(chunked, Json).ShouldBe(JsonSerializer.Serialize(whole, Json), "the snapshot the rebuild writes is the one the events make");
+    }
+
+    /// <summary>The events of <see cref="Released"/>, in order.</summary>
+    private static IReadOnlyList<object> Events()
+    {
+        var events = new List<object>
+        {
+            new FundEstablished(FundId, "Fair Play Fund", "Alibaba.com", "USD", ["Alibaba.com"],
+                new PolicyVersion(1, new LocalDate(2011, 2, 21), 0.70m, Usd(1_000m), null, Usd(0m), 90, 30, 60, true), "fiona", Now),
+            new PoolOpened(FundId, General, PoolKind.General, "General pool", null, "fiona", Now),
+            new PoolOpened(FundId, Xinda, PoolKind.Perpetrator, "Xinda forfeited fees", new PerpetratorAccount(CaseId, "Alibaba.com", "cnxinda"), "fiona", Now),
+            new PoolDeposited(FundId, General, Usd(5_000m), "DEP-1", new LocalDate(2011, 5, 30), "fiona", Now),
+            new PoolDeposited(FundId, Xinda, Usd(300m), "DEP-2", new LocalDate(2011, 5, 30), "fiona", Now),
+            new EntitlementRecorded(FundId, Claim(1), "CL-2011-000001", CaseId, "Alibaba.com", "cnxinda", "GB", Usd(980m), "claims", Now, "buyer:ann"),
+            new EntitlementRecorded(FundId, Claim(2), "CL-2011-000002", CaseId, "Alibaba.com", "other", "GB", Usd(350.50m), "claims", Now, "buyer:ann"),
+            new EntitlementRecorded(FundId, Claim(3), "CL-2011-000003", CaseId, "Alibaba.com", "other", "US", Usd(700m), "claims", Now),
+        };
+        var fund = Fund.Replay(events);
+        var prepared = PrepareRoundEndpoint.Decide(fund, Round1, "fiona", Now).Events;
+        events.AddRange(prepared);
+        fund = Fund.Fold(fund, prepared)!;
+        var n = 0;
+        events.AddRange(ReleaseRoundEndpoint.Decide(fund, Round1, () => Guid.Parse($"0195a2c0-0000-7000-8000-0000010d{++n:D4}"), "frank", Now).Events);
+        return events;
     }
 }

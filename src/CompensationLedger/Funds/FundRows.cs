@@ -1,0 +1,58 @@
+using System.Collections.Immutable;
+using CompensationLedger.Reports;
+using Marten;
+
+namespace CompensationLedger.Funds;
+
+/// <summary>
+/// What a money decision reads besides the fund's snapshot: the rows of the payouts it decides on. The snapshot keeps the books
+/// (pools, policies, rounds, deposits, statement ids) and no payouts (<see cref="Fund.Payouts"/>); each payout's row in
+/// <c>report_payouts</c> is written in the same transaction as the event that changes it, so a row read after the snapshot is at
+/// least as new as the snapshot, and a row newer than it means another decision committed after the stream was read: this decision's
+/// append then fails Marten's version check (409), as it would have with the payouts in the snapshot.
+/// </summary>
+public static class FundRows
+{
+    /// <summary>
+    /// The fund with the payout and every payout of its reissue chain (what it reissued, and what reissued it) from their rows, or the
+    /// fund as it is when the payout is not the fund's (the decision then refuses it as not found).
+    /// </summary>
+    public static async Task<Fund> WithPayoutChainAsync(IQuerySession session, Fund fund, Guid payoutId, CancellationToken ct)
+    {
+        var table = PayoutViews.Table(session);
+        return With(fund, await ReadAsync(session,
+            $"""
+             with recursive back as (
+                 select payout_id, reissue_of from {table} where payout_id = @payout and fund_id = @fund
+                 union all
+                 select p.payout_id, p.reissue_of from {table} p join back b on p.payout_id = b.reissue_of
+             ), forward as (
+                 select payout_id from {table} where payout_id = @payout and fund_id = @fund
+                 union all
+                 select p.payout_id from {table} p join forward f on p.reissue_of = f.payout_id
+             )
+             select {PayoutViews.Columns} from {table}
+             where fund_id = @fund and payout_id in (select payout_id from back union select payout_id from forward)
+             """, ct, ("payout", payoutId), ("fund", fund.Id)));
+    }
+
+    /// <summary>The fund with its payouts whose references are among <paramref name="references"/> (ignoring case, as a bank statement is matched).</summary>
+    public static async Task<Fund> WithPayoutsByReferenceAsync(IQuerySession session, Fund fund, IEnumerable<string> references, CancellationToken ct)
+    {
+        var wanted = references.Select(r => r.ToUpperInvariant()).Distinct(StringComparer.Ordinal).ToArray();
+        if (wanted.Length == 0) return fund;
+        return With(fund, await ReadAsync(session,
+            $"select {PayoutViews.Columns} from {PayoutViews.Table(session)} where fund_id = @fund and upper(reference) = any(@references)",
+            ct, ("fund", fund.Id), ("references", wanted)));
+    }
+
+    private static Fund With(Fund fund, IReadOnlyList<Payout> payouts) =>
+        payouts.Count == 0 ? fund : fund with { Payouts = fund.Payouts.SetItems(payouts.Select(p => KeyValuePair.Create(p.Id, p))) };
+
+    private static async Task<IReadOnlyList<Payout>> ReadAsync(IQuerySession session, string sql, CancellationToken ct, params (string, object)[] parameters)
+    {
+        var serializer = session.DocumentStore.Options.Serializer();
+        // A row without its payout is from before migrations/0013, which fills them (outside Production the service fills them on start).
+        return await ReportSql.ReadAsync(session, sql, r => PayoutViews.ReadPayout(r, serializer)?.Payout ?? throw PayoutViews.Unfilled(r.GetGuid(8)), ct, parameters);
+    }
+}
