@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using CompensationLedger.Infrastructure;
+using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -41,16 +42,19 @@ public static class AddPolicyVersionEndpoint
     [Authorize(Roles = Roles.Finance)]
     [Tags("Fund")]
     [EndpointSummary("Add a policy version, in force from a date")]
-    public static (IResult, Events) Post(
+    public static async Task<(IResult, Events)> Post(
         AddPolicyVersion command,
         [WriteAggregate("fundId", OnMissing = OnMissing.ProblemDetailsWith404)] Fund fund,
+        IDocumentSession session,
         ClaimsPrincipal user,
-        IClock clock)
+        IClock clock,
+        CancellationToken ct)
     {
         var now = clock.GetCurrentInstant();
         var check = PolicyTerms.Check(new Validation(), "policy", command.Policy, fund.Currency);
         if (!check.IsValid) return (check.ToProblem().ToResult(), []);
         var decision = Decide(fund, command, user.StaffName(), now);
-        return FundResponses.Respond(fund, decision, updated => TypedResults.Ok(FundView.From(updated, now)));
+        return await FundResponses.RespondAsync(fund, decision,
+            async updated => TypedResults.Ok(await FundDocumentViews.ViewOfAsync(session, updated, now, ct)));
     }
 }

@@ -62,7 +62,8 @@ public static class CoverCaseEndpoint
             foreach (var claim in approved)
                 if (EntitlementFor(fund.Id, claim, user.StaffName()) is { } entitlement) messages.Add(entitlement);
         }
-        var (result, events) = FundResponses.Respond(fund, decision, updated => TypedResults.Ok(FundView.From(updated, clock.GetCurrentInstant())));
+        var (result, events) = await FundResponses.RespondAsync(fund, decision,
+            async updated => TypedResults.Ok(await FundDocumentViews.ViewOfAsync(session, updated, clock.GetCurrentInstant(), ct)));
         return (result, events, messages);
     }
 

@@ -20,11 +20,24 @@ public static class FundDocumentViews
         var read = await ReadAsync(session, fundId, ct, withReleasedRounds: true);
         if (read is null) return null;
         var (fund, released) = read.Value;
-        return FundView.From(fund, now, r =>
+        return View(fund, released, now);
+    }
+
+    /// <summary>
+    /// The view of a fund as a decision just left it (its events not yet committed: a policy version added, a case covered), which
+    /// holds no payouts: each released round's total from its payouts' rows, which such a decision does not change.
+    /// </summary>
+    public static async Task<FundView> ViewOfAsync(IQuerySession session, Fund updated, Instant now, CancellationToken ct)
+    {
+        var read = await ReadAsync(session, updated.Id, ct, withReleasedRounds: true);
+        return View(updated, read?.Released ?? new Dictionary<Guid, (decimal, int)>(), now);
+    }
+
+    private static FundView View(Fund fund, IReadOnlyDictionary<Guid, (decimal Total, int Allocations)> released, Instant now) =>
+        FundView.From(fund, now, r =>
             Fund.AllocationsFromPayouts(r)
                 ? released.TryGetValue(r.Id, out var x) ? RoundSummary.From(fund, r, x.Total, x.Allocations) : RoundSummary.From(fund, r, 0m, 0)
                 : RoundSummary.From(fund, r));
-    }
 
     /// <summary>The round with its payouts, or null when there is no such round.</summary>
     public static async Task<RoundView?> RoundAsync(IQuerySession session, Guid roundId, CancellationToken ct)

@@ -102,6 +102,14 @@ public sealed class BuyerPayoutTests(LedgerApp app) : IntegrationTest(app)
         fundView.GetProperty("allocations").GetInt32().ShouldBe(3);
         fundView.Amount("total").ShouldBe(2_180.00m);
 
+        // Decisions that answer with the whole fund read the released round's total from its payouts' rows (the snapshot keeps none).
+        var withPolicy = await App.Finance().PostJson($"/api/funds/{fundId}/policies", new { policy = FundApi.Policy(effectiveFrom: "2011-07-01", minimum: 25m) });
+        await withPolicy.ShouldBe(200);
+        (await withPolicy.Json()).GetRawText().ShouldBe((await App.GetFund(fundId)).GetRawText());
+        var covering = await App.Finance().PostJson($"/api/funds/{fundId}/cases", new { caseId = await App.OpenFlaggedCase() });
+        await covering.ShouldBe(200);
+        (await covering.Json()).GetRawText().ShouldBe((await App.GetFund(fundId)).GetRawText());
+
         await using (var query = App.Store.QuerySession())
         {
             var shape = (await query.QueryAsync<string>('^', // the JSON path's '?' is not a parameter
