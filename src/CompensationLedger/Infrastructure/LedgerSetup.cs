@@ -178,7 +178,7 @@ public static class LedgerSetup
         services.AddSingleton<StatusLookup.LookupGuard>();
         services.AddHostedService<Demo.FundDemoSeedOnStart>();
         services.AddHostedService<Reports.ClaimTotalsRollupWriter>();
-        if (!production) services.AddHostedService<Reports.PayoutDaysFillOnStart>();
+        if (!production) services.AddHostedService<Reports.ReportFillsOnStart>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return builder;
     }

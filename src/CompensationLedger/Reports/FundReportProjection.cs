@@ -28,6 +28,9 @@ namespace CompensationLedger.Reports;
 /// <item><c>report_statement_lines</c>: every imported bank statement line with what it matched.</item>
 /// <item><c>report_payout_claims</c>: what each payout carries for each claim it pays, keyed by claim, so a buyer's status
 /// lookup finds the payments of their claim (and this claim's part of a payout that pays several) without loading the fund.</item>
+/// <item><c>fund_entitlements</c>: what the fund owes each claim and how much of it is allocated, in transit and settled, exactly as
+/// <see cref="FundFold"/> keeps <see cref="Fund.Entitlements"/>, so the money decisions and views can read the entitlements they need
+/// (<see cref="EntitlementRows"/>) instead of the fund's snapshot holding every one of them.</item>
 /// </list>
 /// </summary>
 public sealed partial class FundReportProjection : EventProjection, JasperFx.Events.Projections.IInlineProjection<IDocumentOperations>
@@ -40,7 +43,15 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
     public const string PayoutClaimsTable = "report_payout_claims";
     /// <summary>The payout register's totals per fund, currency and issue day (UTC): <see cref="PayoutDaysSql"/>.</summary>
     public const string PayoutDaysTable = "report_payout_days";
-    public static readonly IReadOnlyList<string> Tables = [FundsTable, PoolsTable, PostingsTable, PayoutsTable, StatementLinesTable, PayoutClaimsTable, PayoutDaysTable];
+    /// <summary>What the fund owes each claim and how much of it is committed, as <see cref="FundFold"/> makes it: <see cref="EntitlementRow"/>.</summary>
+    public const string EntitlementsTable = "fund_entitlements";
+    /// <summary>
+    /// Every table, in the order a transaction first writes them (the rebuild's swap locks them in this order, so a writer holding one
+    /// and waiting for a later one cannot deadlock with it): the entitlements after the payouts and their claims of a release, the day
+    /// totals last (recomputed at the end of the transaction).
+    /// </summary>
+    public static readonly IReadOnlyList<string> Tables =
+        [FundsTable, PoolsTable, PostingsTable, PayoutsTable, StatementLinesTable, PayoutClaimsTable, EntitlementsTable, PayoutDaysTable];
 
     private readonly string _schema;
 
@@ -157,7 +168,31 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         days.AddColumn<int>("returned_count").NotNull();
         days.AddColumn<decimal>("returned_amount").NotNull();
 
-        return [funds, pools, postings, payouts, lines, payoutClaims, days];
+        // One row per entitlement (EntitlementRow): what FundFold keeps in Fund.Entitlements, out of the fund's snapshot, so a decision
+        // or a view reads the entitlements it needs instead of loading and rewriting all of them (49 MB at 47,000 claims, issue #7).
+        // The primary key serves a fund's entitlements (its prefix) and those of given claims; "every entitlement of these claims'
+        // buyers" needs the buyer key's index. No other index: a round or a bank statement updates thousands of rows per statement, and
+        // the amounts it changes are in no index, so PostgreSQL can update them in place (HOT) without touching the indexes at all.
+        var entitlements = New(EntitlementsTable);
+        entitlements.AddColumn<Guid>("fund_id").AsPrimaryKey();
+        entitlements.AddColumn<Guid>("claim_id").AsPrimaryKey();
+        entitlements.AddColumn("claim_reference", "text").NotNull();
+        entitlements.AddColumn<Guid>("case_id").NotNull();
+        entitlements.AddColumn("platform", "text").NotNull();
+        entitlements.AddColumn("supplier_account_id", "text").NotNull();
+        entitlements.AddColumn("buyer_country", "text").NotNull();
+        entitlements.AddColumn<decimal>("amount").NotNull();
+        entitlements.AddColumn<decimal>("allocated").NotNull();
+        entitlements.AddColumn<decimal>("in_transit").NotNull();
+        entitlements.AddColumn<decimal>("settled").NotNull();
+        entitlements.AddColumn("buyer_key", "text"); // null: recorded before buyers were known to the fund (the claim is its own buyer)
+        // The stream version of the last event applied to the row (at least: rows filled from a snapshot carry the snapshot's version).
+        // The amounts are changed by adding to them, which is not idempotent by itself: an event is applied only to rows older than it,
+        // so one applied twice (Marten's daemon replaying the projection while the service writes) counts once, as every write here does.
+        entitlements.AddColumn<long>("version").NotNull();
+        entitlements.Indexes.Add(new IndexDefinition($"ix_{EntitlementsTable}_buyer").AgainstColumns("fund_id", "buyer_key"));
+
+        return [funds, pools, postings, payouts, lines, payoutClaims, entitlements, days];
     }
 
     /// <summary>Nanoseconds of a UTC day: a payout's issue day is <c>floor(issued_at_ns / DayNs)</c>.</summary>
@@ -311,6 +346,70 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         public static IReadOnlyList<PayoutClaimRow> ReissuedBy(PayoutReissued r) => [.. Of(r.FundId, r.PayoutId, PayoutLines.Of(r))];
     }
 
+    /// <summary>
+    /// A row of <c>fund_entitlements</c>: one <see cref="Entitlement"/> of the fund as <see cref="FundFold"/> makes it (<see cref="ToEntitlement"/>),
+    /// and the stream version of the last event applied to it (<see cref="Version"/>: an event is applied to older rows only).
+    /// </summary>
+    public sealed record EntitlementRow(Guid FundId, Guid ClaimId, string ClaimReference, Guid CaseId, string Platform, string SupplierAccountId, string BuyerCountry,
+        decimal Amount, decimal Allocated, decimal InTransit, decimal Settled, string? BuyerKey, long Version)
+    {
+        /// <summary>A claim's first entitlement in the fund: nothing committed to it yet.</summary>
+        public static EntitlementRow Recorded(Guid fundId, EntitlementRecorded e, long version) =>
+            new(fundId, e.ClaimId, e.ClaimReference, e.CaseId, e.Platform, e.SupplierAccountId, e.BuyerCountry, e.Amount.Amount, 0m, 0m, 0m, e.BuyerKey, version);
+
+        /// <summary>A later decision on the same claim (an appeal): it changes what the claim is owed, not what is committed to it; a buyer key once known stays.</summary>
+        public EntitlementRow RecordedAgain(EntitlementRecorded e, long version) => this with { Amount = e.Amount.Amount, BuyerKey = BuyerKey ?? e.BuyerKey, Version = version };
+
+        public EntitlementRow Moved(EntitlementChange change, long version) => this with
+        {
+            Allocated = Allocated + change.Allocated, InTransit = InTransit + change.InTransit, Settled = Settled + change.Settled, Version = version,
+        };
+
+        public Entitlement ToEntitlement() => new(ClaimId, ClaimReference, CaseId, Platform, SupplierAccountId, BuyerCountry, Amount, Allocated, InTransit, Settled, BuyerKey);
+    }
+
+    /// <summary>
+    /// What one event adds to one claim's committed amounts, as <see cref="FundFold"/>'s cases do, its lines for the claim summed first (a
+    /// payout pays a claim from several pools, a round allocates it from several): the sum is exact, so adding it once is adding each line.
+    /// </summary>
+    public readonly record struct EntitlementChange(Guid ClaimId, decimal Allocated, decimal InTransit, decimal Settled)
+    {
+        /// <summary>Per claim, in order of first appearance; none for an event that commits nothing.</summary>
+        public static IReadOnlyList<EntitlementChange> By(object e) => e switch
+        {
+            RoundPrepared x => PerClaim(x.Allocations.Select(a => new EntitlementChange(a.ClaimId, a.Amount.Amount, 0m, 0m))),
+            RoundCancelled x => PerClaim(x.Allocations.Select(a => new EntitlementChange(a.ClaimId, -a.Amount.Amount, 0m, 0m))),
+            // Each payout's claim lines (PayoutLines.Of reads both shapes of the events): set aside until now, on their way from now.
+            RoundReleased x => PerClaim(x.Payouts.SelectMany(PayoutLines.Of).Select(l => new EntitlementChange(l.ClaimId, -l.Amount.Amount, l.Amount.Amount, 0m))),
+            PayoutSettled x => PerClaim(PayoutLines.Of(x).Select(l => new EntitlementChange(l.ClaimId, 0m, -l.Amount.Amount, l.Amount.Amount))),
+            // Owed again: what was in transit is neither allocated nor paid.
+            PayoutReturned x => PerClaim(PayoutLines.Of(x).Select(l => new EntitlementChange(l.ClaimId, 0m, -l.Amount.Amount, 0m))),
+            PayoutReissued x => PerClaim(PayoutLines.Of(x).Select(l => new EntitlementChange(l.ClaimId, 0m, l.Amount.Amount, 0m))),
+            _ => [],
+        };
+
+        // Without LINQ's grouping: the rebuild sums the lines of every event of a million, most of them one or two lines long.
+        private static IReadOnlyList<EntitlementChange> PerClaim(IEnumerable<EntitlementChange> lines)
+        {
+            var sums = new List<EntitlementChange>();
+            Dictionary<Guid, int>? at = null; // where each claim's sum is, once a linear search would be slow
+            foreach (var c in lines)
+            {
+                var i = at is not null ? at.GetValueOrDefault(c.ClaimId, -1) : sums.FindIndex(s => s.ClaimId == c.ClaimId);
+                if (i >= 0)
+                {
+                    var s = sums[i];
+                    sums[i] = s with { Allocated = s.Allocated + c.Allocated, InTransit = s.InTransit + c.InTransit, Settled = s.Settled + c.Settled };
+                    continue;
+                }
+                sums.Add(c);
+                if (at is not null) at[c.ClaimId] = sums.Count - 1;
+                else if (sums.Count > 16) at = sums.Select((s, n) => (s.ClaimId, n)).ToDictionary(p => p.ClaimId, p => p.n);
+            }
+            return sums;
+        }
+    }
+
     /// <summary>A row of <c>report_statement_lines</c>: an imported bank statement line and what it matched.</summary>
     public sealed record StatementLineRow(Guid FundId, string StatementId, int Line, long ImportedAtNs, LocalDate Date, string Reference, decimal Amount, string Currency,
         string Direction, string Match, Guid? PayoutId, string Detail)
@@ -349,13 +448,66 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
 
     public void Project(IEvent<PoolDeposited> e, IDocumentOperations ops) => Post(e, ops);
 
-    public void Project(IEvent<RoundPrepared> e, IDocumentOperations ops) => Post(e, ops);
+    /// <summary>
+    /// The claim's entitlement: a new row, or, for a claim already owed (an appeal), its new amount and the buyer key it lacked; what is
+    /// committed to it stays (<see cref="EntitlementRow.RecordedAgain"/>).
+    /// </summary>
+    public void Project(IEvent<EntitlementRecorded> e, IDocumentOperations ops)
+    {
+        var row = EntitlementRow.Recorded(e.StreamId, e.Data, e.Version);
+        ops.QueueSqlCommand(
+            _recordedSql ??= $"""
+                              insert into {T(EntitlementsTable)} as t (fund_id, claim_id, claim_reference, case_id, platform, supplier_account_id, buyer_country,
+                                  amount, allocated, in_transit, settled, buyer_key, version)
+                              values (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, (?::text[])[1], ?)
+                              on conflict (fund_id, claim_id) do update set amount = excluded.amount, buyer_key = coalesce(t.buyer_key, excluded.buyer_key), version = excluded.version
+                              where t.version < excluded.version
+                              """,
+            // The buyer key in an array: a queued command's parameters take no null, an array's elements do.
+            row.FundId, row.ClaimId, row.ClaimReference, row.CaseId, row.Platform, row.SupplierAccountId, row.BuyerCountry, row.Amount, new[] { row.BuyerKey }, row.Version);
+    }
 
-    public void Project(IEvent<RoundCancelled> e, IDocumentOperations ops) => Post(e, ops);
+    private string? _recordedSql, _entitlementsMovedSql;
+
+    public void Project(IEvent<RoundPrepared> e, IDocumentOperations ops)
+    {
+        Post(e, ops);
+        EntitlementsMoved(ops, e.StreamId, [e]);
+    }
+
+    public void Project(IEvent<RoundCancelled> e, IDocumentOperations ops)
+    {
+        Post(e, ops);
+        EntitlementsMoved(ops, e.StreamId, [e]);
+    }
+
+    /// <summary>
+    /// What the events (of one fund, in stream order) add to its claims' committed amounts (<see cref="EntitlementChange.By"/>), in one
+    /// statement whatever their number: a 10,000-claim round, its release or a bank statement's run of settlements. Each claim's changes
+    /// are summed over the events not yet applied to its row (newer than its version), then added once.
+    /// </summary>
+    private void EntitlementsMoved(IDocumentOperations ops, Guid fundId, IReadOnlyList<IEvent> events)
+    {
+        var changes = events.SelectMany(e => EntitlementChange.By(e.Data).Select(c => (Change: c, e.Version))).ToArray();
+        if (changes.Length == 0) return;
+        ops.QueueSqlCommand(
+            _entitlementsMovedSql ??= $"""
+                                       update {T(EntitlementsTable)} t
+                                       set allocated = t.allocated + c.allocated, in_transit = t.in_transit + c.in_transit, settled = t.settled + c.settled, version = c.version
+                                       from (select i.claim_id, sum(i.allocated) as allocated, sum(i.in_transit) as in_transit, sum(i.settled) as settled, max(i.version) as version
+                                             from unnest(?, ?, ?, ?, ?) as i(claim_id, allocated, in_transit, settled, version)
+                                             join {T(EntitlementsTable)} r on r.fund_id = ? and r.claim_id = i.claim_id and r.version < i.version
+                                             group by i.claim_id) c
+                                       where t.fund_id = ? and t.claim_id = c.claim_id
+                                       """,
+            changes.Select(c => c.Change.ClaimId).ToArray(), changes.Select(c => c.Change.Allocated).ToArray(), changes.Select(c => c.Change.InTransit).ToArray(),
+            changes.Select(c => c.Change.Settled).ToArray(), changes.Select(c => c.Version).ToArray(), fundId, fundId);
+    }
 
     /// <summary>
     /// The round's payouts and what each carries per claim, in two statements whatever the number of payouts (a row per
-    /// payout, a statement per row, was most of this projection's statements when a rebuild replays a large fund).
+    /// payout, a statement per row, was most of this projection's statements when a rebuild replays a large fund), and what it
+    /// moves from allocated to in transit on each claim's entitlement, in one.
     /// </summary>
     public void Project(IEvent<RoundReleased> e, IDocumentOperations ops)
     {
@@ -375,6 +527,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
             payouts.Select(p => p.Amount).ToArray(), payouts.Select(p => p.Currency).ToArray(), payouts.Select(p => p.IssuedAtNs).ToArray(),
             payouts.Select(p => p.Issued).ToArray());
         PayoutClaims(ops, PayoutClaimRow.IssuedBy(e.Data));
+        EntitlementsMoved(ops, e.StreamId, [e]);
         PayoutDays(ops, [.. payouts.Select(p => p.PayoutId)]);
     }
 
@@ -393,6 +546,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         Post(e, ops);
         var at = ReportTime.Ns(e.Data.SettledAt);
         ops.QueueSqlCommand(_settledSql ??= $"update {T(PayoutsTable)} set settled_at_ns = ?, closed_at_ns = coalesce(closed_at_ns, ?), status = '{nameof(PayoutStatus.Settled)}' where payout_id = ?", at, at, e.Data.PayoutId);
+        EntitlementsMoved(ops, e.StreamId, [e]);
         PayoutDays(ops, [e.Data.PayoutId]);
     }
 
@@ -402,12 +556,13 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         var at = ReportTime.Ns(e.Data.ReturnedAt);
         ops.QueueSqlCommand(_returnedSql ??= $"update {T(PayoutsTable)} set returned_at_ns = ?, return_reason = ?, closed_at_ns = coalesce(closed_at_ns, ?), status = '{nameof(PayoutStatus.Returned)}' where payout_id = ?",
             at, e.Data.Reason, at, e.Data.PayoutId);
+        EntitlementsMoved(ops, e.StreamId, [e]);
         PayoutDays(ops, [e.Data.PayoutId]);
     }
 
     /// <summary>
     /// The inline entry point, re-implemented so a transaction's runs of settlements or returns (<see cref="PayoutRuns"/>: a bank
-    /// statement settling thousands of payouts) are written with three statements per run instead of three or more per payout;
+    /// statement settling thousands of payouts) are written with four statements per run (postings, payout rows, entitlements) instead of four or more per payout;
     /// every other event goes to its <c>Project</c> method as before. The rows written are the same (the fund report tests and
     /// FundReportsRebuildTests hold both paths to the rebuild's fold).
     /// </summary>
@@ -439,7 +594,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         _ => throw new ArgumentOutOfRangeException(nameof(e), e.EventTypeName, "Not a payout settlement or return."),
     };
 
-    /// <summary>A run of settlements or of returns (distinct payouts): their postings, then their payout rows, set-based.</summary>
+    /// <summary>A run of settlements or of returns (distinct payouts): their postings, their payout rows, then their claims' entitlements, set-based.</summary>
     private void ProjectRun(IReadOnlyList<IEvent> run, IDocumentOperations ops)
     {
         PostRun(run, ops);
@@ -464,6 +619,8 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
                                      """,
                 returned.Select(r => r.PayoutId).ToArray(), returned.Select(r => ReportTime.Ns(r.ReturnedAt)).ToArray(), returned.Select(r => r.Reason).ToArray());
         }
+        // A run is one stream's (PayoutRuns splits each stream's events); a claim paid by several of its payouts is summed first.
+        EntitlementsMoved(ops, run[0].StreamId, run);
         PayoutDays(ops, [.. run.Select(PayoutIdOf)]);
     }
 
@@ -567,6 +724,7 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
             row.PayoutId, row.FundId, row.Reference, Param(row.ClaimId), row.ClaimReference, row.Amount, row.Currency, row.IssuedAtNs, row.Issued, row.ReissueOf!.Value);
         ops.QueueSqlCommand($"update {T(PayoutsTable)} set reissued_as = ?, pending_reissue = null where payout_id = ?", e.Data.PayoutId, e.Data.OriginalPayoutId);
         PayoutClaims(ops, PayoutClaimRow.ReissuedBy(e.Data));
+        EntitlementsMoved(ops, e.StreamId, [e]);
         PayoutDays(ops, [e.Data.PayoutId]);
     }
 

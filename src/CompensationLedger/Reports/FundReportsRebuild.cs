@@ -10,14 +10,15 @@ using static CompensationLedger.Reports.FundReportProjection;
 namespace CompensationLedger.Reports;
 
 /// <summary>
-/// Rebuilds <see cref="FundReportProjection"/>'s six tables from the events <b>while the service runs</b> (issue #5), and fast (issue
+/// Rebuilds <see cref="FundReportProjection"/>'s tables from the events <b>while the service runs</b> (issue #5), and fast (issue
 /// #7), as <see cref="ClaimTotalsRebuild"/> does the paid-vs-lost tables: built beside the live ones and swapped in.
 /// <list type="number">
 /// <item>Empty copies of the tables in a schema of their own (<c>{schema}_rebuild_fund</c>, so that it runs beside the paid-vs-lost
 /// rebuild), from <see cref="FundReportProjection.Schema"/>; the secondary indexes once they are filled.</item>
 /// <item>The fund events are read in log order and folded in memory into the rows the projection writes (its own row definitions:
 /// <see cref="FundRow"/>, <see cref="PoolRow"/>, <see cref="Posted"/>, <see cref="PayoutRow"/>, <see cref="PayoutClaimRow"/>,
-/// <see cref="StatementLineRow"/>), with the same idempotence (a row is written once; a payout settled or returned is updated).
+/// <see cref="StatementLineRow"/>, <see cref="EntitlementRow"/>), with the same idempotence (a row is written once; a payout settled or
+/// returned is updated; an entitlement takes an event newer than its row only).
 /// The postings of each pool account are kept in business-time order with their running totals: a posting stamped earlier than
 /// those already there (a clock set back) moves the totals of the later ones, as the projection's update does. The rows are then
 /// copied with binary COPY: one pass over the log, no statement per event.</item>
@@ -42,7 +43,7 @@ public sealed class FundReportsRebuild
 
     private static readonly Type[] AppliedEventTypes =
     [
-        typeof(FundEstablished), typeof(PoolOpened), typeof(PoolDeposited), typeof(RoundPrepared), typeof(RoundCancelled), typeof(RoundReleased),
+        typeof(FundEstablished), typeof(PoolOpened), typeof(PoolDeposited), typeof(EntitlementRecorded), typeof(RoundPrepared), typeof(RoundCancelled), typeof(RoundReleased),
         typeof(PayoutSettled), typeof(PayoutReturned), typeof(PayoutReissued), typeof(PayoutReissuePrepared), typeof(PayoutReissueWithdrawn),
         typeof(BankStatementImported),
     ];
@@ -53,7 +54,7 @@ public sealed class FundReportsRebuild
     private readonly Marten.ISerializer serializer;
     private readonly string schema, shadow, events;
     private readonly Dictionary<string, (Type Type, string Name)> eventTypes;
-    private readonly Dictionary<string, string> names = new(StringComparer.Ordinal); // currencies, one string each
+    private readonly Dictionary<string, string> names = new(StringComparer.Ordinal); // currencies, platforms, accounts, countries: one string each
 
     private readonly Rows<Guid, FundRow> funds = new(FundsTable, ["fund_id"]);
     private readonly Rows<(Guid, Guid), PoolRow> pools = new(PoolsTable, ["fund_id", "pool_id"]);
@@ -62,6 +63,7 @@ public sealed class FundReportsRebuild
     private readonly Rows<Guid, PayoutRow> payouts = new(PayoutsTable, ["payout_id"]);
     private readonly Rows<(Guid, string, int), StatementLineRow> statementLines = new(StatementLinesTable, ["fund_id", "statement_id", "line"]);
     private readonly Rows<(Guid, Guid), PayoutClaimRow> payoutClaims = new(PayoutClaimsTable, ["claim_id", "payout_id"]);
+    private readonly Rows<(Guid, Guid), EntitlementRow> entitlements = new(EntitlementsTable, ["fund_id", "claim_id"]);
     private long seenUpTo; // every event at or below it was read, except the sequence numbers in `unseen`
     private long[] unseen = [];
     private long eventCount, postingCount, lateEvents;
@@ -79,6 +81,13 @@ public sealed class FundReportsRebuild
         public void Insert(TKey key, TRow row)
         {
             if (All.TryAdd(key, row)) Dirty.Add(key);
+        }
+
+        /// <summary>A row already read (by <c>All</c>) changed.</summary>
+        public void Set(TKey key, TRow row)
+        {
+            All[key] = row;
+            Dirty.Add(key);
         }
 
         /// <summary><c>update ... where key = ...</c>: nothing when there is no such row.</summary>
@@ -149,7 +158,7 @@ public sealed class FundReportsRebuild
             await At(Phase.TablesCreated);
 
             var first = await PassAsync(reader, ct);
-            log($"{ProjectionName}: {first:N0} events folded into {postingCount:N0} postings and {payouts.All.Count:N0} payouts in {clock.Elapsed.TotalSeconds:0.0} s "
+            log($"{ProjectionName}: {first:N0} events folded into {postingCount:N0} postings, {payouts.All.Count:N0} payouts and {entitlements.All.Count:N0} entitlements in {clock.Elapsed.TotalSeconds:0.0} s "
                 + $"({folding.Elapsed.TotalSeconds:0.0} s deserializing and folding, the rest reading)");
             await At(Phase.FirstPassDone);
 
@@ -248,9 +257,22 @@ public sealed class FundReportsRebuild
             case BankStatementImported e:
                 foreach (var line in StatementLineRow.Of(e)) statementLines.Insert((line.FundId, line.StatementId, line.Line), line);
                 return;
+            case EntitlementRecorded e:
+                // Recorded again (an appeal): the projection's "on conflict do update ... where the row is older".
+                if (!entitlements.All.TryGetValue((streamId, e.ClaimId), out var recorded))
+                    entitlements.Insert((streamId, e.ClaimId), EntitlementRow.Recorded(streamId, e, version) with
+                    {
+                        // Held until the copy, hundreds of thousands of rows: one string per platform, supplier account and country.
+                        Platform = Name(e.Platform), SupplierAccountId = Name(e.SupplierAccountId), BuyerCountry = Name(e.BuyerCountry),
+                    });
+                else if (recorded.Version < version) entitlements.Set((streamId, e.ClaimId), recorded.RecordedAgain(e, version));
+                return;
         }
 
         Post(eventId, streamId, version, eventType, data);
+        foreach (var change in EntitlementChange.By(data))
+            if (entitlements.All.TryGetValue((streamId, change.ClaimId), out var entitlement) && entitlement.Version < version)
+                entitlements.Set((streamId, change.ClaimId), entitlement.Moved(change, version));
         switch (data)
         {
             case RoundReleased e:
@@ -324,12 +346,14 @@ public sealed class FundReportsRebuild
         await Copy(connection, shadow, PayoutsTable, PayoutColumns, payouts.All.Values, WritePayout, ct);
         await Copy(connection, shadow, StatementLinesTable, StatementLineColumns, statementLines.All.Values, WriteStatementLine, ct);
         await Copy(connection, shadow, PayoutClaimsTable, PayoutClaimColumns, payoutClaims.All.Values, WritePayoutClaim, ct);
+        await Copy(connection, shadow, EntitlementsTable, EntitlementColumns, entitlements.All.Values, WriteEntitlement, ct);
         funds.Dirty.Clear();
         pools.Dirty.Clear();
         dirtyPostings.Clear();
         payouts.Dirty.Clear();
         statementLines.Dirty.Clear();
         payoutClaims.Dirty.Clear();
+        entitlements.Dirty.Clear();
     }
 
     /// <summary>The rows changed since they were copied, written again: each table's changed rows copied to a temporary table, then replaced by key.</summary>
@@ -346,6 +370,7 @@ public sealed class FundReportsRebuild
         await Rewrite(connection, tx, payouts, PayoutColumns, WritePayout, ct);
         await Rewrite(connection, tx, statementLines, StatementLineColumns, WriteStatementLine, ct);
         await Rewrite(connection, tx, payoutClaims, PayoutClaimColumns, WritePayoutClaim, ct);
+        await Rewrite(connection, tx, entitlements, EntitlementColumns, WriteEntitlement, ct);
         if (rewrittenPayouts.Length > 0)
         {
             await using var days = new NpgsqlCommand(FundReportProjection.PayoutDaysSql(shadow, "@payouts"), connection, tx);
@@ -487,6 +512,30 @@ public sealed class FundReportsRebuild
         w.Write(r.Amount, NpgsqlDbType.Numeric);
     }
 
+    private static readonly string[] EntitlementColumns =
+    [
+        "fund_id", "claim_id", "claim_reference", "case_id", "platform", "supplier_account_id", "buyer_country", "amount", "allocated", "in_transit", "settled",
+        "buyer_key", "version",
+    ];
+
+    private static void WriteEntitlement(NpgsqlBinaryImporter w, EntitlementRow r)
+    {
+        w.Write(r.FundId, NpgsqlDbType.Uuid);
+        w.Write(r.ClaimId, NpgsqlDbType.Uuid);
+        w.Write(r.ClaimReference, NpgsqlDbType.Text);
+        w.Write(r.CaseId, NpgsqlDbType.Uuid);
+        w.Write(r.Platform, NpgsqlDbType.Text);
+        w.Write(r.SupplierAccountId, NpgsqlDbType.Text);
+        w.Write(r.BuyerCountry, NpgsqlDbType.Text);
+        w.Write(r.Amount, NpgsqlDbType.Numeric);
+        w.Write(r.Allocated, NpgsqlDbType.Numeric);
+        w.Write(r.InTransit, NpgsqlDbType.Numeric);
+        w.Write(r.Settled, NpgsqlDbType.Numeric);
+        if (r.BuyerKey is null) w.WriteNull();
+        else w.Write(r.BuyerKey, NpgsqlDbType.Text);
+        w.Write(r.Version, NpgsqlDbType.Bigint);
+    }
+
     private static void WriteNullable<T>(NpgsqlBinaryImporter w, T? value, NpgsqlDbType type) where T : struct
     {
         if (value is { } v) w.Write(v, type);
@@ -501,7 +550,8 @@ public sealed class FundReportsRebuild
     {
         await using var tx = await connection.BeginTransactionAsync(ct);
         await Execute(connection, $"set local lock_timeout = '{(int)LockTimeout.TotalMilliseconds}ms'", ct, tx);
-        // In the order the projection writes them within a transaction (postings, then payouts, then lines or claims), so that a writer
+        // In the order the projection writes them within a transaction (postings, then payouts, then lines or claims, then entitlements,
+        // then the day totals: FundReportProjection.Tables), so that a writer
         // holding one of them and waiting for a later one does not deadlock with this lock.
         var live = Tables.Select(t => $"{schema}.{t}").ToArray();
         var existing = new List<string>();

@@ -167,7 +167,7 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
             session.QueueSqlCommand($"delete from {LedgerSetup.Schema}.{FundReportProjection.PayoutDaysTable}");
             await session.SaveChangesAsync();
         }
-        var fill = new PayoutDaysFillOnStart(App.Store, Microsoft.Extensions.Logging.Abstractions.NullLogger<PayoutDaysFillOnStart>.Instance);
+        var fill = new ReportFillsOnStart(App.Store, Microsoft.Extensions.Logging.Abstractions.NullLogger<ReportFillsOnStart>.Instance);
         await fill.StartAsync(CancellationToken.None);
         (await DayRows()).ShouldBe(kept);
         await fill.StartAsync(CancellationToken.None); // and only then: a filled table is left as it is
