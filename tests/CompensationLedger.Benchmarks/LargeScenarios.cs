@@ -205,13 +205,16 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
             var rebuilt = await session.LoadAsync<CompensationLedger.Funds.Fund>(generated.Id)
                 ?? throw new InvalidOperationException($"Fund {generated.Id} has no snapshot after the rebuild.");
             if (!rebuilt.Pools.Values.OrderBy(p => p.Sequence).SequenceEqual(generated.Pools.Values.OrderBy(p => p.Sequence))
-                || rebuilt.Entitlements.Count != generated.Entitlements.Count || rebuilt.Payouts.Count != 0)
-                throw new InvalidOperationException($"Fund {generated.Id} after the rebuild differs from the generator's fold (pools or entitlements; its payouts are rows).");
+                || rebuilt.Entitlements.Count != 0 || rebuilt.Payouts.Count != 0)
+                throw new InvalidOperationException($"Fund {generated.Id} after the rebuild differs from the generator's fold (pools; its entitlements and payouts are rows).");
+            var entitlements = await CompensationLedger.Funds.EntitlementRows.OfFundAsync(session, generated.Id, CancellationToken.None);
+            if (!entitlements.OrderBy(e => e.Key).SequenceEqual(generated.Entitlements.OrderBy(e => e.Key)))
+                throw new InvalidOperationException($"Fund {generated.Id}'s entitlement rows after the rebuild differ from the generator's fold.");
         }
         var payouts = data.Funds.Sum(f => f.Payouts.Count);
         if (payoutRows != payouts) throw new InvalidOperationException($"{payoutRows} payout rows in the report tables after the rebuild for {payouts} payouts.");
         return string.Create(CultureInfo.InvariantCulture,
-            $"claims per status equal ({string.Join(", ", actual.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value:N0}"))}), {lines:N0} totals lines, {data.Funds.Count} fund snapshots equal to the generator's fold (pools to the cent, {data.Funds.Sum(f => f.Entitlements.Count):N0} entitlements), {payoutRows:N0} payout rows for its {payouts:N0} payouts");
+            $"claims per status equal ({string.Join(", ", actual.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value:N0}"))}), {lines:N0} totals lines, {data.Funds.Count} fund snapshots and their {data.Funds.Sum(f => f.Entitlements.Count):N0} entitlement rows equal to the generator's fold (to the cent), {payoutRows:N0} payout rows for its {payouts:N0} payouts");
     }
 
     /// <summary>The baseline of scenario 5: every event's type and JSON, once, in sequence order, with raw Npgsql.</summary>
@@ -382,9 +385,9 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
 
     /// <summary>
     /// What finance and auditors open at this size besides the reports: a payout, a page of the payout list, the fund, a round, a
-    /// page of the entitlements. The payout views read the payout rows (their baseline: the same rows by raw SQL); the fund, round
-    /// and entitlement views still read the fund's whole document (their baseline: that document by raw SQL, so the ratio shows
-    /// what the service adds to it and the latency what the document costs).
+    /// page of the entitlements. The payout views read the payout rows (their baseline: the same rows by raw SQL); the fund and
+    /// entitlement views read the fund's document (pools, policy, rounds) and every entitlement row of the fund (the cap per buyer
+    /// weighs them all), the round view the document and the round's payout rows: their baselines read the same by raw SQL.
     /// </summary>
     private async Task Views(RunningService service, string db, LargeLedger.Generated data, Budgets budgets, string key, string issuer)
     {
@@ -394,6 +397,12 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
         var payout = fund.Payouts[round.PayoutIds[round.PayoutIds.Count / 2]];
         var payouts = $"{LedgerSetup.Schema}.{FundReportProjection.PayoutsTable}";
         var document = $"select data::text from {LedgerSetup.Schema}.mt_doc_fund where id = @p0";
+        var entitlements = $"select t::text from {LedgerSetup.Schema}.{FundReportProjection.EntitlementsTable} t where t.fund_id = @p0";
+        async Task DocumentAndEntitlements(NpgsqlConnection c)
+        {
+            await Read(c, document, fund.Id);
+            await Read(c, entitlements, fund.Id);
+        }
         var views = new (string Name, string Url, string BaselinePath, Func<NpgsqlConnection, Task> Baseline)[]
         {
             ("view payout", $"/api/payouts/{payout.Id}", "baseline (raw SQL)",
@@ -402,9 +411,13 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
                 c => Read(c, $"select t::text from {payouts} t where t.fund_id = @p0 order by t.reference collate \"C\" limit 50", fund.Id)),
             ("view payouts of all funds (page 1 of 50)", "/api/payouts", "baseline (raw SQL)",
                 c => Read(c, $"select t::text from {payouts} t order by t.reference collate \"C\" limit 50")),
-            ("view fund", $"/api/funds/{fund.Id}", "baseline (raw SQL, the fund's document)", c => Read(c, document, fund.Id)),
-            ("view round", $"/api/rounds/{round.Id}", "baseline (raw SQL, the fund's document)", c => Read(c, document, fund.Id)),
-            ("view entitlements (page 1 of 50)", $"/api/funds/{fund.Id}/entitlements", "baseline (raw SQL, the fund's document)", c => Read(c, document, fund.Id)),
+            ("view fund", $"/api/funds/{fund.Id}", "baseline (raw SQL, the fund's document and entitlement rows)", DocumentAndEntitlements),
+            ("view round", $"/api/rounds/{round.Id}", "baseline (raw SQL, the fund's document and the round's payout rows)", async c =>
+            {
+                await Read(c, document, fund.Id);
+                await Read(c, $"select t::text from {payouts} t where t.round_id = @p0", round.Id);
+            }),
+            ("view entitlements (page 1 of 50)", $"/api/funds/{fund.Id}/entitlements", "baseline (raw SQL, the fund's document and entitlement rows)", DocumentAndEntitlements),
         };
         await using var baselineConnection = new NpgsqlConnection(db);
         await baselineConnection.OpenAsync();
@@ -420,9 +433,10 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
 
     /// <summary>
     /// A finance decision on a fund at this size: preparing the reissue of a returned payout, then withdrawing it (one fund command
-    /// each, through the aggregate handler workflow: the fund's snapshot loaded, the decision, the event appended and the snapshot
-    /// written back whole). The baseline is what the snapshot alone costs PostgreSQL: the fund's document read and written again
-    /// (a new value, compressed and logged as the snapshot's upsert is), in a transaction rolled back.
+    /// each: the fund's snapshot loaded with the payout's row and, to prepare, its buyer's entitlement rows; the decision, the event
+    /// appended, the snapshot written back, the rows updated). The baseline is what that reading and the snapshot's write cost
+    /// PostgreSQL: the fund's document, the payout's row and the buyer's entitlement rows read, the document written again (a new
+    /// value, compressed and logged as the snapshot's upsert is), in a transaction rolled back.
     /// </summary>
     private async Task Decisions(RunningService service, string db, LargeLedger.Generated data, Budgets budgets, string key, string issuer)
     {
@@ -456,11 +470,16 @@ public sealed class LargeScenarios(LocalPostgresCluster cluster, List<Measuremen
         await using var connection = new NpgsqlConnection(db);
         await connection.OpenAsync();
         var documentTable = $"{LedgerSetup.Schema}.mt_doc_fund";
+        var entitlementsTable = $"{LedgerSetup.Schema}.{FundReportProjection.EntitlementsTable}";
         foreach (var scenario in new[] { prepared.Scenario, withdrawn.Scenario })
-            results.Add(await Measure.RunFor(scenario, "baseline (raw SQL, the fund's document read and written again)", budgets.ReportSamples, budgets.PerReport / 3, async _ =>
+            results.Add(await Measure.RunFor(scenario, "baseline (raw SQL, the fund's document and rows read, the document written again)", budgets.ReportSamples, budgets.PerReport / 3, async i =>
             {
                 await using var transaction = await connection.BeginTransactionAsync();
+                var payoutId = timed[i % timed.Length];
                 await Read(connection, $"select data::text from {documentTable} where id = @p0", fund.Id);
+                await Read(connection, $"select t::text from {LedgerSetup.Schema}.{FundReportProjection.PayoutsTable} t where t.payout_id = @p0", payoutId);
+                await Read(connection, $"select e::text from {entitlementsTable} e where e.fund_id = @p0 and e.buyer_key = " +
+                    $"(select buyer_key from {entitlementsTable} where fund_id = @p0 and claim_id = @p1)", fund.Id, fund.Payouts[payoutId].PerClaim[0].ClaimId);
                 await using (var update = new NpgsqlCommand($"update {documentTable} set data = data || '{{}}'::jsonb where id = @p0", connection, transaction))
                 {
                     update.Parameters.AddWithValue("p0", fund.Id);

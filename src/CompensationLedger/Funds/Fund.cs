@@ -377,9 +377,20 @@ public sealed record Fund(
     public ImmutableDictionary<Guid, Payout> Payouts { get; init; } = Payouts ?? ImmutableDictionary<Guid, Payout>.Empty;
 
     /// <summary>
-    /// Whether the fund holds every payout its events made: true when folded from its events (<see cref="Create"/>, specs, replays),
-    /// false when read from its snapshot, which keeps none (<see cref="Payouts"/>). An event about a payout the fund does not hold
-    /// changes only what the fund holds (its pools, rounds, entitlements); in a complete fund a missing payout is a broken stream.
+    /// What the fund owes each approved claim, in a fund folded from its events (<see cref="Complete"/>); in a fund read from its
+    /// snapshot, only the entitlements a decision or view loaded from their rows (<see cref="EntitlementRows"/>, table
+    /// <c>fund_entitlements</c>, kept in the same transaction as the fund's events). Never stored in the snapshot: at 47,000 claims
+    /// they were 20 MB that every decision on the fund read and wrote back (issue #7). Snapshots written before still hold them;
+    /// they are not read.
+    /// </summary>
+    [JsonIgnore]
+    public ImmutableDictionary<Guid, Entitlement> Entitlements { get; init; } = Entitlements ?? ImmutableDictionary<Guid, Entitlement>.Empty;
+
+    /// <summary>
+    /// Whether the fund holds every entitlement and payout its events made: true when folded from its events (<see cref="Create"/>,
+    /// specs, replays), false when read from its snapshot, which keeps neither (<see cref="Entitlements"/>, <see cref="Payouts"/>).
+    /// An event about an entitlement or payout the fund does not hold changes only what the fund holds (its pools, rounds, the rows
+    /// it loaded); in a complete fund a missing one is a broken stream.
     /// </summary>
     [JsonIgnore]
     public bool Complete { get; init; }
@@ -443,12 +454,16 @@ public sealed record Fund(
 
     /// <summary>The rebuild's fold (<see cref="Infrastructure.IFoldsMany{TSelf}"/>): as <see cref="Fold(Fund?, IEnumerable{object})"/>, the version set to the stream's.</summary>
     /// <remarks>
-    /// The snapshot keeps no payouts, so the rebuild folds the books without them: the fund it folds onto (a chunk of the stream at a
-    /// time) holds none, and the payouts a chunk issues are dropped at its end instead of piling up for the whole stream.
+    /// The snapshot keeps no entitlements or payouts, so the rebuild folds the books without them: the fund it folds onto (a chunk of
+    /// the stream at a time) holds none, and those a chunk records are dropped at its end instead of piling up for the whole stream.
     /// </remarks>
     public static Fund? FoldMany(Fund? fund, IReadOnlyList<object> events, long streamVersion) =>
         FundFold.Fold(fund is null ? null : fund with { Complete = false }, events) is { } folded
-            ? folded with { Version = checked((int)streamVersion), Payouts = ImmutableDictionary<Guid, Payout>.Empty, Complete = false }
+            ? folded with
+            {
+                Version = checked((int)streamVersion), Complete = false,
+                Entitlements = ImmutableDictionary<Guid, Entitlement>.Empty, Payouts = ImmutableDictionary<Guid, Payout>.Empty,
+            }
             : null;
 
     /// <summary>The business instant of a fund event.</summary>

@@ -6,12 +6,13 @@ using NodaTime;
 namespace CompensationLedger.Funds;
 
 /// <summary>
-/// The fund, round and entitlement views, from the fund's snapshot and its payouts' rows. The snapshot keeps no payouts
-/// (<see cref="Fund.Payouts"/>); one written before it stopped holding them is read with <c>data - 'payouts'</c>, so they never
-/// leave PostgreSQL (29 MB of 49 MB at 47,000 claims). These views need the payouts only for a released round (its allocations are
-/// its payouts' claim lines) and a round's payout list, and the payouts' rows hold them (<see cref="PayoutViews"/>): the fund view
-/// gets each released round's total and allocation count from the rows in the same statement (one snapshot of the database).
-/// The integration tests hold each view equal to the view of the fund folded from its events.
+/// The fund, round and entitlement views, from the fund's snapshot and the rows of its entitlements and payouts. The snapshot keeps
+/// neither (<see cref="Fund.Entitlements"/>, <see cref="Fund.Payouts"/>); one written before it stopped holding them is read with
+/// <c>data - 'payouts' - 'entitlements'</c>, so they never leave PostgreSQL (49 MB at 47,000 claims). The fund and entitlement views
+/// read every entitlement's row (<see cref="EntitlementRows"/>: their totals and the cap per buyer weigh them all). The payouts
+/// matter only for a released round (its allocations are its payouts' claim lines) and a round's payout list, and their rows hold
+/// them (<see cref="PayoutViews"/>): the fund view gets each released round's total and allocation count from the rows in the same
+/// statement as the snapshot. The integration tests hold each view equal to the view of the fund folded from its events.
 /// </summary>
 public static class FundDocumentViews
 {
@@ -20,17 +21,18 @@ public static class FundDocumentViews
         var read = await ReadAsync(session, fundId, ct, withReleasedRounds: true);
         if (read is null) return null;
         var (fund, released) = read.Value;
-        return View(fund, released, now);
+        return View(await FundRows.WithEntitlementsAsync(session, fund, ct), released, now);
     }
 
     /// <summary>
     /// The view of a fund as a decision just left it (its events not yet committed: a policy version added, a case covered), which
-    /// holds no payouts: each released round's total from its payouts' rows, which such a decision does not change.
+    /// holds no payouts and only the entitlements it loaded: each released round's total from its payouts' rows and the other
+    /// entitlements from theirs, which such a decision does not change.
     /// </summary>
     public static async Task<FundView> ViewOfAsync(IQuerySession session, Fund updated, Instant now, CancellationToken ct)
     {
         var read = await ReadAsync(session, updated.Id, ct, withReleasedRounds: true);
-        return View(updated, read?.Released ?? new Dictionary<Guid, (decimal, int)>(), now);
+        return View(await FundRows.WithEntitlementsAsync(session, updated, ct), read?.Released ?? new Dictionary<Guid, (decimal, int)>(), now);
     }
 
     private static FundView View(Fund fund, IReadOnlyDictionary<Guid, (decimal Total, int Allocations)> released, Instant now) =>
@@ -50,9 +52,9 @@ public static class FundDocumentViews
         return RoundView.From(fund, round, id => payouts[id]);
     }
 
-    /// <summary>The fund's snapshot without its payouts (for the entitlement list: entitlements, pools and policy), or null.</summary>
-    public static async Task<Fund?> WithoutPayoutsAsync(IQuerySession session, Guid fundId, CancellationToken ct) =>
-        (await ReadAsync(session, fundId, ct))?.Fund;
+    /// <summary>The fund's snapshot with every entitlement from its rows and no payouts (for the entitlement list: entitlements, pools and policy), or null.</summary>
+    public static async Task<Fund?> WithEntitlementsAsync(IQuerySession session, Guid fundId, CancellationToken ct) =>
+        (await ReadAsync(session, fundId, ct))?.Fund is { } fund ? await FundRows.WithEntitlementsAsync(session, fund, ct) : null;
 
     /// <summary>
     /// The snapshot without its payouts, and for the fund view (<paramref name="withReleasedRounds"/>) each released round's
@@ -82,7 +84,7 @@ public static class FundDocumentViews
             : "select null::uuid[] as rounds, null::numeric[] as totals, null::int[] as allocations";
         var rows = await ReportSql.ReadAsync(session,
             $"""
-             select f.data - 'payouts', g.rounds, g.totals, g.allocations
+             select f.data - 'payouts' - 'entitlements', g.rounds, g.totals, g.allocations
              from {funds} f
              cross join lateral ({releasedRounds}) g
              where f.id = @fund

@@ -167,7 +167,15 @@ internal sealed class FundFold
 
     private void Pool(Guid id, Func<Pool, Pool> change) => Pools[id] = change(Pools[id]);
 
-    private void Claim(Guid id, Func<Entitlement, Entitlement> change) => Entitlements[id] = change(Entitlements[id]);
+    /// <summary>
+    /// Changes the claim's entitlement; nothing when the fund does not hold it and need not (<see cref="Fund.Complete"/>: read from
+    /// its snapshot, which keeps none). A complete fund without it is a broken stream.
+    /// </summary>
+    private void Claim(Guid id, Func<Entitlement, Entitlement> change)
+    {
+        if (Entitlements.TryGetValue(id, out var entitlement)) Entitlements[id] = change(entitlement);
+        else if (fund.Complete) throw new KeyNotFoundException($"Claim {id} has no entitlement in fund {fund.Id}'s events before this one.");
+    }
 
     /// <summary>
     /// The payout changed, and as changed; null when the fund does not hold it and need not (<see cref="Fund.Complete"/>: read from its

@@ -5,11 +5,12 @@ using Marten;
 namespace CompensationLedger.Funds;
 
 /// <summary>
-/// What a money decision reads besides the fund's snapshot: the rows of the payouts it decides on. The snapshot keeps the books
-/// (pools, policies, rounds, deposits, statement ids) and no payouts (<see cref="Fund.Payouts"/>); each payout's row in
-/// <c>report_payouts</c> is written in the same transaction as the event that changes it, so a row read after the snapshot is at
-/// least as new as the snapshot, and a row newer than it means another decision committed after the stream was read: this decision's
-/// append then fails Marten's version check (409), as it would have with the payouts in the snapshot.
+/// What a money decision reads besides the fund's snapshot: the rows of the entitlements and payouts it decides on. The snapshot
+/// keeps the books (pools, policies, rounds, deposits, statement ids) and neither (<see cref="Fund.Entitlements"/>,
+/// <see cref="Fund.Payouts"/>); each row (<c>fund_entitlements</c>, <c>report_payouts</c>) is written in the same transaction as the
+/// event that changes it, so a row read after the snapshot is at least as new as the snapshot, and a row newer than it means another
+/// decision committed after the stream was read: this decision's append then fails Marten's version check (409), as it would have
+/// with everything in the snapshot.
 /// </summary>
 public static class FundRows
 {
@@ -45,6 +46,40 @@ public static class FundRows
             $"select {PayoutViews.Columns} from {PayoutViews.Table(session)} where fund_id = @fund and upper(reference) = any(@references)",
             ct, ("fund", fund.Id), ("references", wanted)));
     }
+
+    /// <summary>The fund with every entitlement it owes (a round's preparation weighs them all; so do the fund's views).</summary>
+    public static async Task<Fund> WithEntitlementsAsync(IQuerySession session, Fund fund, CancellationToken ct) =>
+        With(fund, await EntitlementRows.OfFundAsync(session, fund.Id, ct));
+
+    /// <summary>The fund with the entitlements of these claims.</summary>
+    public static async Task<Fund> WithEntitlementsOfAsync(IQuerySession session, Fund fund, IReadOnlyCollection<Guid> claimIds, CancellationToken ct) =>
+        claimIds.Count == 0 ? fund : With(fund, await EntitlementRows.OfClaimsAsync(session, fund.Id, claimIds, ct));
+
+    /// <summary>The fund with every entitlement of the buyers of these claims (the cap per buyer weighs all of a buyer's claims).</summary>
+    public static async Task<Fund> WithBuyersOfAsync(IQuerySession session, Fund fund, IReadOnlyCollection<Guid> claimIds, CancellationToken ct) =>
+        claimIds.Count == 0 ? fund : With(fund, await EntitlementRows.OfBuyersOfAsync(session, fund.Id, claimIds, ct));
+
+    /// <summary>
+    /// The fund with the payout and its reissue chain (<see cref="WithPayoutChainAsync"/>) and every entitlement of the buyers its
+    /// claims belong to: what reissuing it weighs (each claim still owed its part, the buyer's cap).
+    /// </summary>
+    public static async Task<Fund> WithPayoutAndBuyersAsync(IQuerySession session, Fund fund, Guid payoutId, CancellationToken ct)
+    {
+        fund = await WithPayoutChainAsync(session, fund, payoutId, ct);
+        return fund.Payouts.TryGetValue(payoutId, out var payout)
+            ? await WithBuyersOfAsync(session, fund, payout.PerClaim.Select(l => l.ClaimId).Distinct().ToArray(), ct)
+            : fund;
+    }
+
+    /// <summary>The fund with the entitlements of the claims a prepared round allocates to (its release pays each buyer once).</summary>
+    public static async Task<Fund> WithRoundClaimsAsync(IQuerySession session, Fund fund, Guid roundId, CancellationToken ct) =>
+        fund.Rounds.TryGetValue(roundId, out var round)
+            ? await WithEntitlementsOfAsync(session, fund, round.Allocations.Select(a => a.ClaimId).Distinct().ToArray(), ct)
+            : fund;
+
+    /// <summary>What the fund holds already (loaded before, or changed by the decision) wins over the rows.</summary>
+    private static Fund With(Fund fund, ImmutableDictionary<Guid, Entitlement> entitlements) =>
+        entitlements.Count == 0 ? fund : fund with { Entitlements = entitlements.SetItems(fund.Entitlements) };
 
     private static Fund With(Fund fund, IReadOnlyList<Payout> payouts) =>
         payouts.Count == 0 ? fund : fund with { Payouts = fund.Payouts.SetItems(payouts.Select(p => KeyValuePair.Create(p.Id, p))) };

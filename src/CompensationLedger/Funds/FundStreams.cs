@@ -30,17 +30,22 @@ public static class FundStreams
     /// Runs a money decision on the fund that owns a round or payout: reads the fund's stream for
     /// writing (FetchForWriting), decides, appends. Marten commits only if the stream is still at the
     /// version read, so of two concurrent decisions one commits and the other is a 409; nothing reads
-    /// an asynchronous projection. A decision on a payout gets the fund with that payout's rows (<see cref="FundRows"/>).
+    /// an asynchronous projection. The decision gets the fund with the rows it weighs (<paramref name="read"/>).
     /// </summary>
+    /// <param name="read">
+    /// The rows the decision needs besides the snapshot (<see cref="FundRows"/>); by default, for a payout, the payout and its reissue
+    /// chain, for a round nothing.
+    /// </param>
     public static async Task<IResult> Decide(IDocumentSession session, Guid id, FundIndexKind kind, CancellationToken ct,
-        Func<Fund, Instant, Decision> decide, IClock clock, Func<Fund, IResult> answer)
+        Func<Fund, Instant, Decision> decide, IClock clock, Func<Fund, IResult> answer, Func<Fund, Task<Fund>>? read = null)
     {
         if (await FundOf(session, id, kind, ct) is not { } fundId)
             return Problems.NotFound(kind == FundIndexKind.Round ? "Round" : "Payout", id).ToResult();
         var stream = await session.Events.FetchForWriting<Fund>(fundId, ct);
         var fund = stream.Aggregate!;
-        // The snapshot keeps no payouts: a decision on one reads it and its reissue chain from their rows (FundRows).
-        if (kind == FundIndexKind.Payout) fund = await FundRows.WithPayoutChainAsync(session, fund, id, ct);
+        // The snapshot keeps no entitlements or payouts: a decision reads the ones it weighs from their rows (FundRows).
+        if (read is not null) fund = await read(fund);
+        else if (kind == FundIndexKind.Payout) fund = await FundRows.WithPayoutChainAsync(session, fund, id, ct);
         var decision = decide(fund, clock.GetCurrentInstant());
         if (decision.Refusal is { } refusal) return refusal.ToProblem().ToResult();
         stream.AppendMany(decision.Events);

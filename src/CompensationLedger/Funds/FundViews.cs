@@ -226,8 +226,8 @@ public static class GetFundEndpoints
         if (page < 1) check.Add("page", "must be 1 or more.");
         if (pageSize is < 1 or > 500) check.Add("pageSize", "must be between 1 and 500.");
         if (!check.IsValid) return TypedResults.Problem(check.ToProblem());
-        // Entitlements, pools and policy: the fund's snapshot without its payouts (FundDocumentViews).
-        var fund = await FundDocumentViews.WithoutPayoutsAsync(session, fundId, ct);
+        // Entitlements (their rows), pools and policy (the fund's snapshot): FundDocumentViews.
+        var fund = await FundDocumentViews.WithEntitlementsAsync(session, fundId, ct);
         if (fund is null) return TypedResults.Problem(Problems.NotFound("Fund", fundId));
         var payable = BuyerCap.PayableNow(fund, clock.GetCurrentInstant());
         var items = fund.Entitlements.Values.Where(e => !stillOwed || e.StillOwed > 0m)

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using CompensationLedger.Infrastructure;
+using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using NodaTime;
@@ -52,13 +53,17 @@ public static class PrepareRoundEndpoint
     [Authorize(Roles = Roles.Finance)]
     [Tags("Rounds and payouts")]
     [EndpointSummary("Prepare a distribution round (shows every allocation before release)")]
-    public static (IResult, Events) Post(
+    public static async Task<(IResult, Events)> Post(
         PrepareRound command,
         [WriteAggregate("fundId", OnMissing = OnMissing.ProblemDetailsWith404)] Fund fund,
+        IDocumentSession session,
         ClaimsPrincipal user,
-        IClock clock)
+        IClock clock,
+        CancellationToken ct)
     {
         var roundId = Guid.CreateVersion7();
+        // A round weighs every entitlement of the fund: read from their rows (the snapshot keeps none, FundRows).
+        fund = await FundRows.WithEntitlementsAsync(session, fund, ct);
         return FundResponses.Respond(fund, Decide(fund, roundId, user.StaffName(), clock.GetCurrentInstant()),
             updated => TypedResults.Created($"/api/rounds/{roundId}", RoundView.From(updated, updated.Rounds[roundId])));
     }

@@ -86,7 +86,8 @@ public static class ReissuePayoutEndpoint
     [EndpointSummary("Prepare the reissue of a returned payout to corrected bank details (another finance user approves it)")]
     public static Task<IResult> Post(ReissuePayout command, Guid payoutId, IDocumentSession session, ClaimsPrincipal user, IClock clock, CancellationToken ct) =>
         FundStreams.Decide(session, payoutId, FundIndexKind.Payout, ct, (fund, now) => Decide(fund, payoutId, command, user.StaffName(), now),
-            clock, updated => TypedResults.Accepted($"/api/payouts/{payoutId}", PayoutView.From(updated, updated.Payouts[payoutId])));
+            clock, updated => TypedResults.Accepted($"/api/payouts/{payoutId}", PayoutView.From(updated, updated.Payouts[payoutId])),
+            fund => FundRows.WithPayoutAndBuyersAsync(session, fund, payoutId, ct));
 }
 
 /// <summary>Approve a prepared reissue (the body may be empty, <c>{}</c>).</summary>
@@ -123,6 +124,7 @@ public static class ApproveReissueEndpoint
     {
         var newPayoutId = Guid.CreateVersion7();
         return FundStreams.Decide(session, payoutId, FundIndexKind.Payout, ct, (fund, now) => Decide(fund, payoutId, newPayoutId, user.StaffName(), now),
-            clock, updated => TypedResults.Created($"/api/payouts/{newPayoutId}", PayoutView.From(updated, updated.Payouts[newPayoutId])));
+            clock, updated => TypedResults.Created($"/api/payouts/{newPayoutId}", PayoutView.From(updated, updated.Payouts[newPayoutId])),
+            fund => FundRows.WithPayoutAndBuyersAsync(session, fund, payoutId, ct));
     }
 }

@@ -55,5 +55,6 @@ public static class ReleaseRoundEndpoint
     [EndpointSummary("Release a prepared round (not by its preparer)")]
     public static async Task<IResult> Post(Guid roundId, IDocumentSession session, ClaimsPrincipal user, IClock clock, CancellationToken ct) =>
         await FundStreams.Decide(session, roundId, FundIndexKind.Round, ct, (fund, now) => Decide(fund, roundId, Guid.CreateVersion7, user.StaffName(), now),
-            clock, updated => TypedResults.Ok(RoundView.From(updated, updated.Rounds[roundId])));
+            clock, updated => TypedResults.Ok(RoundView.From(updated, updated.Rounds[roundId])),
+            fund => FundRows.WithRoundClaimsAsync(session, fund, roundId, ct));
 }

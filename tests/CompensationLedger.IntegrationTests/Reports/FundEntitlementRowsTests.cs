@@ -64,6 +64,8 @@ public sealed class FundEntitlementRowsTests(LedgerApp app) : IntegrationTest(ap
         var migration = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "migrations", "0015_fund_entitlements.sql"));
         var fill = migration[migration.LastIndexOf("insert into ledger.fund_entitlements", StringComparison.Ordinal)..].TrimEnd().TrimEnd(';');
         fill.ShouldBe(ReportFills.EntitlementsFromSnapshotsSql(LedgerSetup.Schema), "the migration and the fill on start run the same statement");
+        // It reads the snapshots of its time, which held every entitlement and payout.
+        await CompensationLedger.IntegrationTests.Funds.OlderFundSnapshots.PutEntitlementsAndPayoutsBackAsync(App.Store);
         await Execute($"delete from {LedgerSetup.Schema}.{EntitlementsTable}");
         await Execute(fill);
         await FilledRowsShouldBe(inlineRows, events[^1].Version, "filled by the migration");
@@ -104,6 +106,7 @@ public sealed class FundEntitlementRowsTests(LedgerApp app) : IntegrationTest(ap
         var migration = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "migrations", "0013_payout_views.sql"));
         migration[migration.LastIndexOf("UPDATE ledger.report_payouts", StringComparison.Ordinal)..].TrimEnd().TrimEnd(';')
             .ShouldBe(ReportFills.PayoutViewsFromSnapshotsSql(LedgerSetup.Schema), "the fill on start runs migration 0013's fill");
+        await CompensationLedger.IntegrationTests.Funds.OlderFundSnapshots.PutPayoutsBackAsync(App.Store);
         await Execute($"update {LedgerSetup.Schema}.{PayoutsTable} set issued = null, status = null, reissued_as = null, pending_reissue = null");
         await new ReportFillsOnStart(App.Store, NullLogger<ReportFillsOnStart>.Instance).StartAsync(CancellationToken.None);
         (await Count($"select count(*) from {LedgerSetup.Schema}.{PayoutsTable} where issued is null or status is null")).ShouldBe(0);

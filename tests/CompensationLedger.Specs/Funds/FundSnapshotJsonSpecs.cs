@@ -82,7 +82,7 @@ public sealed class FundSnapshotJsonSpecs
     }
 
     [Fact]
-    public void a_fund_is_stored_without_its_payouts_and_reads_back_to_the_same_json_and_with_its_payouts_rows_the_same_views()
+    public void a_fund_is_stored_without_its_entitlements_and_payouts_and_reads_back_to_the_same_json_and_with_their_rows_the_same_views()
     {
         var fund = Released();
         var json = JsonSerializer.Serialize(fund, Json);
@@ -90,12 +90,14 @@ public sealed class FundSnapshotJsonSpecs
         var read = RoundTrip(json);
 
         JsonNode.Parse(json)!.AsObject().ContainsKey("payouts").ShouldBeFalse("each payout has its row (report_payouts)");
+        JsonNode.Parse(json)!.AsObject().ContainsKey("entitlements").ShouldBeFalse("each entitlement has its row (fund_entitlements)");
         read.Payouts.ShouldBeEmpty();
+        read.Entitlements.ShouldBeEmpty();
         read.Complete.ShouldBeFalse("a snapshot holds only what decisions load into it");
         fund.Complete.ShouldBeTrue();
         JsonSerializer.Serialize(read, Json).ShouldBe(json);
-        // The payouts as their rows give them back (PayoutViews, FundRows).
-        var withRows = read with { Payouts = fund.Payouts };
+        // The entitlements and payouts as their rows give them back (EntitlementRows, PayoutViews, FundRows).
+        var withRows = read with { Entitlements = fund.Entitlements, Payouts = fund.Payouts };
         JsonSerializer.Serialize(RoundView.From(withRows, withRows.Rounds[Round1]), Json).ShouldBe(JsonSerializer.Serialize(RoundView.From(fund, fund.Rounds[Round1]), Json));
         JsonSerializer.Serialize(FundView.From(withRows, Now), Json).ShouldBe(JsonSerializer.Serialize(FundView.From(fund, Now), Json));
         JsonNode.Parse(json)!["rounds"]![Round1.ToString()]!["allocations"]!.AsArray().Count.ShouldBe(0, "a released round's allocations are its payouts' claim lines");
@@ -130,12 +132,12 @@ public sealed class FundSnapshotJsonSpecs
     }
 
     [Fact]
-    public void a_snapshot_written_before_reads_as_the_new_one_its_payouts_left_unread()
+    public void a_snapshot_written_before_reads_as_the_new_one_its_entitlements_and_payouts_left_unread()
     {
         var fund = Released();
         var json = JsonNode.Parse(JsonSerializer.Serialize(fund, Json))!.AsObject();
-        // The older shape: the payouts kept (every member written, the lines and amount beside the claim lines), the entitlements'
-        // zeros written, the round's allocations kept.
+        // The older shape: the entitlements kept (their zeros written), the payouts kept (every member written, the lines and amount
+        // beside the claim lines), the round's allocations kept.
         var payouts = new JsonObject();
         foreach (var p in fund.Payouts.Values)
         {
@@ -147,17 +149,21 @@ public sealed class FundSnapshotJsonSpecs
             payouts[p.Id.ToString()] = payout;
         }
         json["payouts"] = payouts;
-        foreach (var (_, entitlement) in json["entitlements"]!.AsObject())
-            foreach (var member in new[] { "allocated", "inTransit", "settled" })
-                entitlement![member] ??= 0.00m;
+        var entitlements = new JsonObject();
+        foreach (var e in fund.Entitlements.Values)
+        {
+            var entitlement = JsonSerializer.SerializeToNode(e, Json)!;
+            foreach (var member in new[] { "allocated", "inTransit", "settled" }) entitlement[member] ??= 0.00m;
+            entitlements[e.ClaimId.ToString()] = entitlement;
+        }
+        json["entitlements"] = entitlements;
         json["rounds"]![Round1.ToString()]!["allocations"] = JsonSerializer.SerializeToNode(fund.AllocationsOf(fund.Rounds[Round1]), Json);
 
         var read = RoundTrip(json.ToJsonString(Json));
 
         read.Payouts.ShouldBeEmpty("the rows hold them; the next write of the snapshot drops them");
+        read.Entitlements.ShouldBeEmpty("the rows hold them; the next write of the snapshot drops them");
         JsonSerializer.Serialize(RoundView.From(read, read.Rounds[Round1], id => fund.Payouts[id]), Json).ShouldBe(JsonSerializer.Serialize(RoundView.From(fund, fund.Rounds[Round1]), Json));
-        JsonSerializer.Serialize(read.Entitlements.Values.OrderBy(e => e.ClaimReference, StringComparer.Ordinal), Json)
-            .ShouldBe(JsonSerializer.Serialize(fund.Entitlements.Values.OrderBy(e => e.ClaimReference, StringComparer.Ordinal), Json));
         JsonSerializer.Serialize(read, Json).ShouldBe(JsonSerializer.Serialize(fund with { Payouts = read.Payouts, Rounds = read.Rounds }, Json));
     }
 
@@ -173,12 +179,18 @@ public sealed class FundSnapshotJsonSpecs
             new PayoutReturned(FundId, ann.Id, null, ann.Lines, "Account closed", "fiona", Now, ann.PerClaim),
         ];
         var complete = Fund.Fold(fund, events)!;
-        var loaded = RoundTrip(JsonSerializer.Serialize(fund, Json)) with { Payouts = ImmutableDictionary<Guid, Payout>.Empty.Add(ann.Id, ann) };
+        // A decision on Ann's payout loads it and her claims' entitlements (Bob's are not loaded either).
+        var annClaims = ann.PerClaim.Select(l => l.ClaimId).ToHashSet();
+        var loaded = RoundTrip(JsonSerializer.Serialize(fund, Json)) with
+        {
+            Payouts = ImmutableDictionary<Guid, Payout>.Empty.Add(ann.Id, ann),
+            Entitlements = fund.Entitlements.Where(e => annClaims.Contains(e.Key)).ToImmutableDictionary(),
+        };
 
         var folded = Fund.Fold(loaded, events)!;
 
         folded.Pools.ShouldBe(complete.Pools);
-        folded.Entitlements.ShouldBe(complete.Entitlements);
+        folded.Entitlements.ShouldBe(complete.Entitlements.Where(e => annClaims.Contains(e.Key)).ToImmutableDictionary(), "only what was loaded, changed as the events say");
         folded.Version.ShouldBe(complete.Version);
         folded.Payouts.Keys.ShouldBe([ann.Id], "Bob's payout was not loaded: only the books record its settlement");
         Written(folded.Payouts[ann.Id]).ShouldBe(Written(complete.Payouts[ann.Id]));

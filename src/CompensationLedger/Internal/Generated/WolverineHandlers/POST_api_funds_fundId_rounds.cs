@@ -76,7 +76,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            (var result, var events) = CompensationLedger.Funds.PrepareRoundEndpoint.Post(command, stream_fund.Aggregate, httpContext.User, _clock);
+            (var result, var events) = await CompensationLedger.Funds.PrepareRoundEndpoint.Post(command, stream_fund.Aggregate, documentSession, httpContext.User, _clock, httpContext.RequestAborted).ConfigureAwait(false);
 
             if (events != null)
             {
