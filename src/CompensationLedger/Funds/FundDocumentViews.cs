@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using CompensationLedger.Cases;
 using CompensationLedger.Reports;
 using Marten;
 using NodaTime;
@@ -21,7 +22,7 @@ public static class FundDocumentViews
         var read = await ReadAsync(session, fundId, ct, withReleasedRounds: true);
         if (read is null) return null;
         var (fund, released) = read.Value;
-        return View(await FundRows.WithEntitlementsAsync(session, fund, ct), released, now);
+        return View(fund, released, now, await EntitlementRows.TotalsAsync(session, fund, now, ct));
     }
 
     /// <summary>
@@ -32,14 +33,15 @@ public static class FundDocumentViews
     public static async Task<FundView> ViewOfAsync(IQuerySession session, Fund updated, Instant now, CancellationToken ct)
     {
         var read = await ReadAsync(session, updated.Id, ct, withReleasedRounds: true);
-        return View(await FundRows.WithEntitlementsAsync(session, updated, ct), read?.Released ?? new Dictionary<Guid, (decimal, int)>(), now);
+        // The totals under the policy the decision left in force (the cap per buyer may have changed).
+        return View(updated, read?.Released ?? new Dictionary<Guid, (decimal, int)>(), now, await EntitlementRows.TotalsAsync(session, updated, now, ct));
     }
 
-    private static FundView View(Fund fund, IReadOnlyDictionary<Guid, (decimal Total, int Allocations)> released, Instant now) =>
+    private static FundView View(Fund fund, IReadOnlyDictionary<Guid, (decimal Total, int Allocations)> released, Instant now, EntitlementTotals entitlements) =>
         FundView.From(fund, now, r =>
             Fund.AllocationsFromPayouts(r)
                 ? released.TryGetValue(r.Id, out var x) ? RoundSummary.From(fund, r, x.Total, x.Allocations) : RoundSummary.From(fund, r, 0m, 0)
-                : RoundSummary.From(fund, r));
+                : RoundSummary.From(fund, r), entitlements);
 
     /// <summary>The round with its payouts, or null when there is no such round.</summary>
     public static async Task<RoundView?> RoundAsync(IQuerySession session, Guid roundId, CancellationToken ct)
@@ -52,9 +54,20 @@ public static class FundDocumentViews
         return RoundView.From(fund, round, id => payouts[id]);
     }
 
-    /// <summary>The fund's snapshot with every entitlement from its rows and no payouts (for the entitlement list: entitlements, pools and policy), or null.</summary>
-    public static async Task<Fund?> WithEntitlementsAsync(IQuerySession session, Guid fundId, CancellationToken ct) =>
-        (await ReadAsync(session, fundId, ct))?.Fund is { } fund ? await FundRows.WithEntitlementsAsync(session, fund, ct) : null;
+    /// <summary>
+    /// A page of the fund's entitlements (<see cref="EntitlementRows.PageAsync"/>), or null when there is no such fund. What a round
+    /// prepared now could commit to each claim on the page depends on its buyer's other claims (the cap per buyer): those are read
+    /// for the page's buyers only.
+    /// </summary>
+    public static async Task<PagedList<EntitlementView>?> EntitlementsAsync(IQuerySession session, Guid fundId, bool stillOwed, int page, int pageSize, Instant now,
+        CancellationToken ct)
+    {
+        if ((await ReadAsync(session, fundId, ct))?.Fund is not { } fund) return null;
+        var (items, total) = await EntitlementRows.PageAsync(session, fundId, stillOwed, page, pageSize, ct);
+        var buyers = await FundRows.WithBuyersOfAsync(session, fund, items.Select(e => e.ClaimId).ToArray(), ct);
+        var payable = BuyerCap.PayableNow(buyers, now);
+        return new PagedList<EntitlementView>(items.Select(e => EntitlementView.From(fund, e, payable)).ToArray(), page, pageSize, total);
+    }
 
     /// <summary>
     /// The snapshot without its payouts, and for the fund view (<paramref name="withReleasedRounds"/>) each released round's

@@ -29,7 +29,17 @@ public sealed record PoolView(
 
 /// <param name="StillOwed">Entitled minus committed, claim by claim.</param>
 /// <param name="PayableUnderCap">What a round prepared now could still commit: <paramref name="StillOwed"/> less what the cap per buyer keeps back.</param>
-public sealed record EntitlementTotals(int Claims, Money Entitled, Money Committed, Money Settled, Money StillOwed, Money PayableUnderCap);
+public sealed record EntitlementTotals(int Claims, Money Entitled, Money Committed, Money Settled, Money StillOwed, Money PayableUnderCap)
+{
+    /// <summary>The totals of the fund's entitlements as its fold holds them (<see cref="EntitlementRows.TotalsAsync"/> sums the same in SQL).</summary>
+    public static EntitlementTotals Of(Fund fund, Instant now)
+    {
+        var claims = fund.Entitlements.Values.ToList();
+        var payable = BuyerCap.PayableNow(fund, now);
+        return new EntitlementTotals(claims.Count, fund.Money(claims.Sum(c => c.Amount)), fund.Money(claims.Sum(c => c.Committed)),
+            fund.Money(claims.Sum(c => c.Settled)), fund.Money(claims.Sum(c => c.StillOwed)), fund.Money(payable.Values.Sum()));
+    }
+}
 
 public sealed record FundView(
     Guid Id,
@@ -46,20 +56,16 @@ public sealed record FundView(
     string EstablishedBy,
     Instant EstablishedAt)
 {
-    public static FundView From(Fund fund, Instant now) => From(fund, now, r => RoundSummary.From(fund, r));
+    public static FundView From(Fund fund, Instant now) => From(fund, now, r => RoundSummary.From(fund, r), EntitlementTotals.Of(fund, now));
 
     /// <param name="summary">Each round's summary (<see cref="RoundSummary.From(Fund, Round, decimal, int)"/> where the fund's payouts are not at hand).</param>
-    public static FundView From(Fund fund, Instant now, Func<Round, RoundSummary> summary)
-    {
-        var claims = fund.Entitlements.Values.ToList();
-        var payable = BuyerCap.PayableNow(fund, now);
-        return new(fund.Id, fund.Version, fund.Name, fund.Sponsor, fund.Currency, fund.EligiblePlatforms, fund.PolicyInForce(now), fund.Policies,
+    /// <param name="entitlements">The entitlements' totals (<see cref="EntitlementRows.TotalsAsync"/> where the fund's entitlements are not at hand).</param>
+    public static FundView From(Fund fund, Instant now, Func<Round, RoundSummary> summary, EntitlementTotals entitlements) =>
+        new(fund.Id, fund.Version, fund.Name, fund.Sponsor, fund.Currency, fund.EligiblePlatforms, fund.PolicyInForce(now), fund.Policies,
             fund.Pools.Values.OrderBy(p => p.Sequence).Select(p => PoolView.From(fund, p)).ToArray(),
-            new EntitlementTotals(claims.Count, fund.Money(claims.Sum(c => c.Amount)), fund.Money(claims.Sum(c => c.Committed)),
-                fund.Money(claims.Sum(c => c.Settled)), fund.Money(claims.Sum(c => c.StillOwed)), fund.Money(payable.Values.Sum())),
+            entitlements,
             fund.Rounds.Values.OrderBy(r => r.Number).Select(summary).ToArray(),
             fund.EstablishedBy, fund.EstablishedAt);
-    }
 }
 
 public sealed record RoundSummary(Guid Id, int Number, RoundStatus Status, Money Total, int Allocations, int Carried, string PreparedBy, Instant PreparedAt, string? ReleasedBy)
@@ -226,13 +232,9 @@ public static class GetFundEndpoints
         if (page < 1) check.Add("page", "must be 1 or more.");
         if (pageSize is < 1 or > 500) check.Add("pageSize", "must be between 1 and 500.");
         if (!check.IsValid) return TypedResults.Problem(check.ToProblem());
-        // Entitlements (their rows), pools and policy (the fund's snapshot): FundDocumentViews.
-        var fund = await FundDocumentViews.WithEntitlementsAsync(session, fundId, ct);
-        if (fund is null) return TypedResults.Problem(Problems.NotFound("Fund", fundId));
-        var payable = BuyerCap.PayableNow(fund, clock.GetCurrentInstant());
-        var items = fund.Entitlements.Values.Where(e => !stillOwed || e.StillOwed > 0m)
-            .OrderBy(e => e.ClaimReference, StringComparer.Ordinal).Select(e => EntitlementView.From(fund, e, payable)).ToList();
-        return TypedResults.Ok(new PagedList<EntitlementView>(items.Skip((page - 1) * pageSize).Take(pageSize).ToArray(), page, pageSize, items.Count));
+        // A page of the entitlements' rows, with the pools and policy of the fund's snapshot: FundDocumentViews.
+        var list = await FundDocumentViews.EntitlementsAsync(session, fundId, stillOwed, page, pageSize, clock.GetCurrentInstant(), ct);
+        return list is null ? TypedResults.Problem(Problems.NotFound("Fund", fundId)) : TypedResults.Ok(list);
     }
 
     [WolverineGet("/api/funds/{fundId}/bank-statements/{statementId}", Name = "GetBankStatement")]

@@ -120,6 +120,57 @@ public sealed class FundEntitlementRowsTests(LedgerApp app) : IntegrationTest(ap
         await ReadersShouldReadTheFold("inline");
     }
 
+    /// <summary>
+    /// The fund view's entitlement totals (summed in SQL) and every page of the entitlement list (paged in SQL, what a round could pay
+    /// each claim from its buyer's rows) are what the fund's fold makes of them: without a cap per buyer, and under caps that hold
+    /// some buyers back, hold none back, and leave nothing (what a buyer could still be paid is the least of what their claims are
+    /// owed and what the cap leaves above what is committed to them).
+    /// </summary>
+    [Fact]
+    public async Task the_fund_view_s_totals_and_the_entitlement_pages_read_from_the_rows_are_the_fold_s_under_every_cap_per_buyer()
+    {
+        await Scenario(checkAfterEachDecision: false);
+        var at = LedgerApp.Start + Duration.FromDays(20);
+        var version = 1;
+        foreach (var cap in new decimal?[] { null, 350m, 450m, 100_000m, 0.01m })
+        {
+            if (cap is { } amount)
+                await FundReportTablesTests.Decide(App, at, (f, now) => Decision.Accept(new PolicyVersionAdded(FundId,
+                    f.Policies[^1] with { Version = f.Policies[^1].Version + 1, EffectiveFrom = now.InUtc().Date, CapPerBuyer = Money.Of(amount, "USD") }, "fiona", now)));
+            await using var reader = App.Store.QuerySession();
+            var fund = (await reader.Events.AggregateStreamAsync<Fund>(FundId))!;
+            var because = cap is null ? "no cap per buyer" : $"a cap per buyer of {cap}";
+            if (cap is not null) fund.PolicyInForce(at + Duration.FromDays(1))!.CapPerBuyer.ShouldBe(Money.Of(cap.Value, "USD"), because);
+            fund.Entitlements.Values.GroupBy(e => e.Payee).ShouldContain(g => g.Count() > 1, "buyers with several claims");
+            var now = at + Duration.FromDays(1);
+            (await EntitlementRows.TotalsAsync(reader, fund with { Entitlements = System.Collections.Immutable.ImmutableDictionary<Guid, Entitlement>.Empty }, now, CancellationToken.None)).ShouldBe(EntitlementTotals.Of(fund, now), because);
+            SameJson(await FundDocumentViews.FundAsync(reader, FundId, now, CancellationToken.None), FundView.From(fund, now), $"{because}: the fund");
+            await EntitlementPagesShouldBeTheFold(reader, fund, now, because);
+            version++;
+        }
+        version.ShouldBe(6);
+    }
+
+    /// <summary>Every page of the entitlement list, all of them and those still owed, is the fold's (<see cref="FundViews.ListEntitlements"/>'s definition).</summary>
+    internal static async Task EntitlementPagesShouldBeTheFold(IQuerySession reader, Fund fund, Instant now, string because)
+    {
+        var payable = BuyerCap.PayableNow(fund, now);
+        foreach (var stillOwed in new[] { false, true })
+        {
+            var all = fund.Entitlements.Values.Where(e => !stillOwed || e.StillOwed > 0m).OrderBy(e => e.ClaimReference, StringComparer.Ordinal)
+                .Select(e => EntitlementView.From(fund, e, payable)).ToList();
+            var paged = new List<EntitlementView>();
+            for (var page = 1; page <= all.Count / 3 + 2; page++)
+            {
+                var list = (await FundDocumentViews.EntitlementsAsync(reader, fund.Id, stillOwed, page, 3, now, CancellationToken.None))!;
+                list.TotalCount.ShouldBe(all.Count, because);
+                paged.AddRange(list.Items);
+            }
+            SameJson(paged, all, $"{because}: entitlements{(stillOwed ? " still owed" : "")}");
+        }
+        (await FundDocumentViews.EntitlementsAsync(reader, Guid.CreateVersion7(), false, 1, 3, now, CancellationToken.None)).ShouldBeNull(because);
+    }
+
     private async Task ReadersShouldReadTheFold(string because)
     {
         var fold = await Fold();
@@ -260,6 +311,9 @@ public sealed class FundEntitlementRowsTests(LedgerApp app) : IntegrationTest(ap
     }
 
     /// <summary>Equal entitlements by claim, each by record equality (amounts as decimals: 0.00 and 0 are one amount).</summary>
+    private static void SameJson<T>(T actual, T expected, string because) =>
+        System.Text.Json.JsonSerializer.Serialize(actual, LedgerApp.Json).ShouldBe(System.Text.Json.JsonSerializer.Serialize(expected, LedgerApp.Json), because);
+
     private static void Same(IReadOnlyDictionary<Guid, Entitlement> actual, IReadOnlyDictionary<Guid, Entitlement> expected, string because)
     {
         actual.Keys.Order().ShouldBe(expected.Keys.Order(), because);
