@@ -120,12 +120,13 @@ internal sealed class FundFold
                 }
                 break;
             case RoundReleased x:
+                var released = x.Payouts.SelectMany(PayoutLines.Of).ToList();
                 Rounds[x.RoundId] = Rounds[x.RoundId] with
                 {
                     Status = RoundStatus.Released, ReleasedBy = x.ReleasedBy, ReleasedAt = x.ReleasedAt, PayoutIds = x.Payouts.Select(p => p.PayoutId).ToArray(),
-                    Allocations = [],
+                    Allocations = [], ReleasedTotal = Fund.Normalised(released.Sum(l => l.Amount.Amount)), ReleasedAllocations = released.Count,
                 };
-                foreach (var l in x.Payouts.SelectMany(PayoutLines.Of))
+                foreach (var l in released)
                 {
                     Pool(l.PoolId, p => p with { Allocated = p.Allocated - l.Amount.Amount, InTransit = p.InTransit + l.Amount.Amount });
                     Claim(l.ClaimId, c => c with { Allocated = c.Allocated - l.Amount.Amount, InTransit = c.InTransit + l.Amount.Amount });

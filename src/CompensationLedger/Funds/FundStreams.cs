@@ -52,9 +52,6 @@ public static class FundStreams
         return answer(Fund.Fold(fund, decision.Events)!);
     }
 
-    public static async Task<Fund?> OwnerOf(IQuerySession session, Guid id, FundIndexKind kind, CancellationToken ct) =>
-        await FundOf(session, id, kind, ct) is { } fundId ? await session.LoadAsync<Fund>(fundId, ct) : null;
-
     /// <summary>The fund a round (its index entry) or a payout (its register row) belongs to; null when there is none.</summary>
     public static async Task<Guid?> FundOf(IQuerySession session, Guid id, FundIndexKind kind, CancellationToken ct)
     {

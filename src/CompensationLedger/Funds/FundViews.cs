@@ -72,6 +72,7 @@ public sealed record RoundSummary(Guid Id, int Number, RoundStatus Status, Money
 {
     public static RoundSummary From(Fund fund, Round r)
     {
+        if (r.ReleasedTotal is { } total && r.ReleasedAllocations is { } count) return From(fund, r, total, count);
         var allocations = fund.AllocationsOf(r);
         return From(fund, r, allocations.Sum(a => a.Amount.Amount), allocations.Count);
     }

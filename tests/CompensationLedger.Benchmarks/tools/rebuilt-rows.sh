@@ -13,7 +13,7 @@ pgcpu() { local s=0; for pid in $PM $(pgrep -P "$PM"); do read -ra f < "/proc/$p
 DIR=$(mktemp -d); chmod 777 "$DIR"; trap 'rm -rf "$DIR"; $PSQL -c "set client_min_messages = warning" -c "drop schema if exists rebuilt_rows cascade"' EXIT
 TABLES=$($PSQL -c "select table_name from information_schema.tables where table_schema = 'ledger' and table_type = 'BASE TABLE'
   and (table_name in ('mt_doc_claim', 'mt_doc_fund', 'mt_doc_fraudcase', 'mt_doc_fundterms', 'mt_doc_casecoverage', 'mt_doc_fundindexentry', 'mt_doc_exchangerate')
-  or (table_name like 'report\_%' and table_name <> 'report_claim_totals_checkpoint')) order by pg_total_relation_size(('ledger.' || table_name)::regclass) desc")
+  or table_name = 'fund_entitlements' or (table_name like 'report\_%' and table_name <> 'report_claim_totals_checkpoint')) order by pg_total_relation_size(('ledger.' || table_name)::regclass) desc")
 $PSQL -c "drop schema if exists rebuilt_rows cascade; create schema rebuilt_rows"
 for t in $TABLES; do
   $PSQL -c "\copy ledger.$t to $DIR/$t.bin with (format binary)"

@@ -216,6 +216,20 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
             Same(await FundDocumentViews.RoundAsync(reader, r.Id, CancellationToken.None), RoundView.From(fund, r), $"round {r.Number}");
         foreach (var payout in fund.Payouts.Values)
             Same(await PayoutViews.OneAsync(reader, payout.Id, CancellationToken.None), PayoutView.From(fund, payout), $"payout {payout.Reference}");
+
+        // A snapshot from before released rounds kept their total and count: the fund view sums them from the payout rows.
+        fund.Rounds.Values.Where(r => r.Status == RoundStatus.Released).ShouldAllBe(r => r.ReleasedTotal != null && r.ReleasedAllocations != null);
+        await using (var session = App.Store.LightweightSession())
+        {
+            var table = App.Store.Options.FindOrResolveDocumentType(typeof(Fund)).TableName.QualifiedName;
+            foreach (var r in fund.Rounds.Values.Where(r => r.Status == RoundStatus.Released))
+                session.QueueSqlCommand($"update {table} set data = data #- array['rounds', ?, 'releasedTotal'] #- array['rounds', ?, 'releasedAllocations'] where id = ?",
+                    r.Id.ToString(), r.Id.ToString(), FundId);
+            await session.SaveChangesAsync();
+        }
+        await using var older = App.Store.QuerySession();
+        (await older.QueryAsync<int>($"select count(*)::int from {LedgerSetup.Schema}.mt_doc_fund where data::text like '%releasedTotal%'")).Single().ShouldBe(0);
+        Same(await FundDocumentViews.FundAsync(older, FundId, now, CancellationToken.None), FundView.From(fund, now), "the fund, from a snapshot without the released rounds' totals");
     }
 
     private async Task PayoutViewsShouldShowTheFold(string because)

@@ -102,6 +102,13 @@ public sealed class FundSnapshotJsonSpecs
         JsonSerializer.Serialize(FundView.From(withRows, Now), Json).ShouldBe(JsonSerializer.Serialize(FundView.From(fund, Now), Json));
         JsonNode.Parse(json)!["rounds"]![Round1.ToString()]!["allocations"]!.AsArray().Count.ShouldBe(0, "a released round's allocations are its payouts' claim lines");
         fund.AllocationsOf(fund.Rounds[Round1]).Count.ShouldBe(4, "Ann's Xinda claim from two pools, her other claim, Bob's");
+        // What the fund view shows of the released round is kept with it, so the view need not add up its payouts.
+        read.Rounds[Round1].ReleasedAllocations.ShouldBe(4);
+        read.Rounds[Round1].ReleasedTotal.ShouldBe(fund.AllocationsOf(fund.Rounds[Round1]).Sum(a => a.Amount.Amount));
+        read.Rounds[Round1].ReleasedTotal.ShouldBe(980m + 350.50m + 700m);
+        var allocations = fund.AllocationsOf(fund.Rounds[Round1]);
+        JsonSerializer.Serialize(RoundSummary.From(read, read.Rounds[Round1]), Json)
+            .ShouldBe(JsonSerializer.Serialize(RoundSummary.From(fund, fund.Rounds[Round1], allocations.Sum(a => a.Amount.Amount), allocations.Count), Json));
     }
 
     [Fact]
