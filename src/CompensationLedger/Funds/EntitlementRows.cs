@@ -61,22 +61,31 @@ public static class EntitlementRows
     public static async Task<EntitlementTotals> TotalsAsync(IQuerySession session, Fund fund, NodaTime.Instant now, CancellationToken ct)
     {
         var cap = fund.PolicyInForce(now)?.CapPerBuyer;
+        var table = Table(session);
+        const string stillOwed = "(e.amount - e.allocated - e.in_transit - e.settled)";
+        // Without a cap, what a round could pay is what is still owed (the positive part, claim by claim). Under one it is per buyer,
+        // so only the buyers still owed something are grouped (grouping all 49,000 buyers of a paid-up fund took 140-200 ms).
+        var payable = cap is null
+            ? $"coalesce(sum(greatest({stillOwed}, 0)), 0)"
+            : $"""
+               (select coalesce(sum(least(b.owed, greatest(@cap - b.committed, 0))), 0)
+                from (select sum(greatest({stillOwed}, 0)) as owed, sum(e.allocated + e.in_transit + e.settled) as committed
+                      from {table} e
+                      where e.fund_id = @fund
+                        and (e.buyer_key in (select o.buyer_key from {table} o where o.fund_id = @fund and o.buyer_key is not null
+                                                                             and o.amount - o.allocated - o.in_transit - o.settled > 0)
+                             or (e.buyer_key is null and {stillOwed} > 0))
+                      group by e.buyer_key, case when e.buyer_key is null then e.claim_id end) b)
+               """;
         var rows = await ReportSql.ReadAsync(session,
             $"""
-             with buyers as (
-                 select count(*) as claims, sum(e.amount) as entitled, sum(e.allocated + e.in_transit + e.settled) as committed, sum(e.settled) as settled,
-                        sum(e.amount - e.allocated - e.in_transit - e.settled) as still_owed,
-                        coalesce(sum(e.amount - e.allocated - e.in_transit - e.settled) filter (where e.amount - e.allocated - e.in_transit - e.settled > 0), 0) as owed
-                 from {Table(session)} e where e.fund_id = @fund
-                 group by e.buyer_key, case when e.buyer_key is null then e.claim_id end
-             )
-             select coalesce(sum(claims), 0)::int, coalesce(sum(entitled), 0), coalesce(sum(committed), 0), coalesce(sum(settled), 0), coalesce(sum(still_owed), 0),
-                    coalesce(sum(case when @capped then least(owed, greatest(@cap - committed, 0)) else owed end), 0)
-             from buyers
+             select count(*)::int, coalesce(sum(e.amount), 0), coalesce(sum(e.allocated + e.in_transit + e.settled), 0), coalesce(sum(e.settled), 0),
+                    coalesce(sum({stillOwed}), 0), {payable}
+             from {table} e where e.fund_id = @fund
              """,
             r => new EntitlementTotals(r.GetInt32(0), fund.Money(r.GetDecimal(1)), fund.Money(r.GetDecimal(2)), fund.Money(r.GetDecimal(3)),
                 fund.Money(r.GetDecimal(4)), fund.Money(r.GetDecimal(5))),
-            ct, ("fund", fund.Id), ("capped", cap is not null), ("cap", cap?.Amount ?? 0m));
+            ct, ("fund", fund.Id), ("cap", cap?.Amount ?? 0m));
         return rows[0];
     }
 

@@ -47,6 +47,21 @@ public static class FundRows
             ct, ("fund", fund.Id), ("references", wanted)));
     }
 
+    /// <summary>
+    /// The fund unchanged, once its rows are read, if its stream is still at the version of its snapshot; else the decision is a
+    /// concurrent change (409, as its append would be). Rows read after another decision committed are newer than the snapshot: an
+    /// accepted decision would fail its append, but a refusal appends nothing, so without this check it could refuse on a mix of the
+    /// two (ten approvals of one reissue at once: the losers said "claim not owed", half of what the winner had changed). The stream
+    /// only moves forward, so the version read after the rows being the snapshot's means no commit came in between.
+    /// </summary>
+    /// <param name="readAt">The version the stream was read at for writing (Marten's check on append); the snapshot's own where it is not at hand.</param>
+    public static async Task<Fund> AtVersionAsync(IQuerySession session, Fund fund, long? readAt, CancellationToken ct)
+    {
+        var version = await ReportSql.ReadAsync(session, $"select version from {session.DocumentStore.Options.Events.DatabaseSchemaName}.mt_streams where id = @fund",
+            r => r.GetInt64(0), ct, ("fund", fund.Id));
+        return version.Count == 1 && version[0] == (readAt ?? fund.Version) ? fund : throw new JasperFx.ConcurrencyException(typeof(Fund), fund.Id);
+    }
+
     /// <summary>The fund with every entitlement it owes (a round's preparation weighs them all; so do the fund's views).</summary>
     public static async Task<Fund> WithEntitlementsAsync(IQuerySession session, Fund fund, CancellationToken ct) =>
         With(fund, await EntitlementRows.OfFundAsync(session, fund.Id, ct));

@@ -149,7 +149,8 @@ public static class ImportBankStatementEndpoint
         if (wrongCurrency is not null)
             return Problems.Invalid($"csv.lines[{wrongCurrency.Line}].currency", $"must be the fund's currency, {fund.Currency}.").ToResult();
         // The snapshot keeps no payouts: the statement's are read from their rows by reference (FundRows).
-        if (!fund.HasStatement(StatementId(lines))) fund = await FundRows.WithPayoutsByReferenceAsync(session, fund, lines.Select(l => l.Reference), ct);
+        if (!fund.HasStatement(StatementId(lines)))
+            fund = await FundRows.AtVersionAsync(session, await FundRows.WithPayoutsByReferenceAsync(session, fund, lines.Select(l => l.Reference), ct), stream.CurrentVersion, ct);
         var decision = Decide(fund, lines, user.StaffName(), clock.GetCurrentInstant());
         var statementId = StatementId(lines);
         stream.AppendMany(decision.Events);

@@ -63,7 +63,7 @@ public static class PrepareRoundEndpoint
     {
         var roundId = Guid.CreateVersion7();
         // A round weighs every entitlement of the fund: read from their rows (the snapshot keeps none, FundRows).
-        fund = await FundRows.WithEntitlementsAsync(session, fund, ct);
+        fund = await FundRows.AtVersionAsync(session, await FundRows.WithEntitlementsAsync(session, fund, ct), null, ct);
         return FundResponses.Respond(fund, Decide(fund, roundId, user.StaffName(), clock.GetCurrentInstant()),
             updated => TypedResults.Created($"/api/rounds/{roundId}", RoundView.From(updated, updated.Rounds[roundId])));
     }

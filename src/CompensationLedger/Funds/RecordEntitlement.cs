@@ -99,7 +99,7 @@ public static class RecordEntitlementHandler
                 continue;
             }
             // The batch's claims' entitlements from their rows (the snapshot keeps none, FundRows): a repeat or an appeal changes one.
-            fund = await FundRows.WithEntitlementsOfAsync(session, fund, forFund.Select(c => c.ClaimId).Distinct().ToArray(), ct);
+            fund = await FundRows.AtVersionAsync(session, await FundRows.WithEntitlementsOfAsync(session, fund, forFund.Select(c => c.ClaimId).Distinct().ToArray(), ct), stream.CurrentVersion, ct);
             var (events, refusals) = DecideBatch(fund, [.. forFund], now);
             refused.AddRange(refusals);
             if (events.Count > 0) stream.AppendMany(events);
@@ -176,7 +176,7 @@ public static class RecordEntitlementAloneHandler
         var stream = await session.Events.FetchForWriting<Fund>(command.FundId, ct);
         var fund = stream.Aggregate
             ?? throw new EntitlementRefusedException(new Refusal("fund-not-found", $"There is no fund with id {command.FundId}.", StatusCodes.Status404NotFound));
-        fund = await FundRows.WithEntitlementsOfAsync(session, fund, [command.ClaimId], ct);
+        fund = await FundRows.AtVersionAsync(session, await FundRows.WithEntitlementsOfAsync(session, fund, [command.ClaimId], ct), stream.CurrentVersion, ct);
         var decision = RecordEntitlementHandler.Decide(fund, command, clock.GetCurrentInstant());
         if (decision.Refusal is { } refusal) throw new EntitlementRefusedException(refusal);
         stream.AppendMany(decision.Events);
