@@ -66,6 +66,10 @@ public static class FundRows
     public static async Task<Fund> WithEntitlementsAsync(IQuerySession session, Fund fund, CancellationToken ct) =>
         With(fund, await EntitlementRows.OfFundAsync(session, fund.Id, ct));
 
+    /// <summary>The fund with every entitlement of the buyers still owed money: all that a round's preparation weighs.</summary>
+    public static async Task<Fund> WithBuyersStillOwedAsync(IQuerySession session, Fund fund, CancellationToken ct) =>
+        With(fund, await EntitlementRows.OfBuyersStillOwedAsync(session, fund.Id, ct));
+
     /// <summary>The fund with the entitlements of these claims.</summary>
     public static async Task<Fund> WithEntitlementsOfAsync(IQuerySession session, Fund fund, IReadOnlyCollection<Guid> claimIds, CancellationToken ct) =>
         claimIds.Count == 0 ? fund : With(fund, await EntitlementRows.OfClaimsAsync(session, fund.Id, claimIds, ct));

@@ -62,8 +62,9 @@ public static class PrepareRoundEndpoint
         CancellationToken ct)
     {
         var roundId = Guid.CreateVersion7();
-        // A round weighs every entitlement of the fund: read from their rows (the snapshot keeps none, FundRows).
-        fund = await FundRows.AtVersionAsync(session, await FundRows.WithEntitlementsAsync(session, fund, ct), null, ct);
+        // A round weighs the claims still owed and, for the cap per buyer, everything committed to their buyers: read from their rows
+        // (the snapshot keeps none, FundRows). Claims owed nothing, and their buyers' other claims, change nothing in a round.
+        fund = await FundRows.AtVersionAsync(session, await FundRows.WithBuyersStillOwedAsync(session, fund, ct), null, ct);
         return FundResponses.Respond(fund, Decide(fund, roundId, user.StaffName(), clock.GetCurrentInstant()),
             updated => TypedResults.Created($"/api/rounds/{roundId}", RoundView.From(updated, updated.Rounds[roundId])));
     }

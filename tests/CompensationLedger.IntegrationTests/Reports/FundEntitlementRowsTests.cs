@@ -118,6 +118,18 @@ public sealed class FundEntitlementRowsTests(LedgerApp app) : IntegrationTest(ap
     {
         await Scenario(checkAfterEachDecision: false);
         await ReadersShouldReadTheFold("inline");
+
+        // A buyer paid on earlier claims is owed on a new one: a round weighs all of the buyer's claims (the cap), the paid ones too.
+        var paid = (await Fold()).Values.Single(e => e.BuyerKey == "buyer-C");
+        paid.StillOwed.ShouldBe(0m);
+        await FundReportTablesTests.Decide(App, LedgerApp.Start + Duration.FromDays(30), (f, now) => RecordEntitlementHandler.Decide(f,
+            new RecordEntitlement(FundId, Guid.CreateVersion7(), "CL-2011-000099", paid.CaseId, paid.Platform, paid.SupplierAccountId, "GB", Money.Of(75m, "USD"),
+                "claims.approver", paid.BuyerKey), now));
+        await ReadersShouldReadTheFold("a paid buyer owed on a new claim");
+        await using var session = App.Store.QuerySession();
+        var owed = await EntitlementRows.OfBuyersStillOwedAsync(session, FundId, CancellationToken.None);
+        owed.ShouldContainKey(paid.ClaimId, "the buyer's paid claim counts against the cap");
+        owed.Values.Single(e => e.ClaimReference == "CL-2011-000099").StillOwed.ShouldBe(75m);
     }
 
     /// <summary>
@@ -177,6 +189,11 @@ public sealed class FundEntitlementRowsTests(LedgerApp app) : IntegrationTest(ap
         await using var session = App.Store.QuerySession();
         var ct = CancellationToken.None;
         Same(await EntitlementRows.OfFundAsync(session, FundId, ct), fold, $"{because}: the fund");
+        var owedPayees = fold.Values.Where(e => e.StillOwed > 0m).Select(e => e.Payee).ToHashSet();
+        var stillOwed = fold.Where(p => owedPayees.Contains(p.Value.Payee)).ToDictionary();
+        Same(await EntitlementRows.OfBuyersStillOwedAsync(session, FundId, ct), stillOwed, $"{because}: the buyers still owed");
+        (await EntitlementRows.OfBuyersStillOwedAsync(session, Guid.CreateVersion7(), ct)).ShouldBeEmpty(because);
+        stillOwed.Count.ShouldBeInRange(1, fold.Count - 1, $"{because}: some claims owed, some paid");
         (await EntitlementRows.OfFundAsync(session, Guid.CreateVersion7(), ct)).ShouldBeEmpty(because);
 
         var byReference = fold.Values.ToDictionary(e => e.ClaimReference, e => e.ClaimId);
