@@ -45,8 +45,10 @@ public static class FundDocumentViews
     {
         if (await FundStreams.FundOf(session, roundId, FundIndexKind.Round, ct) is not { } fundId) return null;
         if (await ReadAsync(session, fundId, ct) is not { } fund || !fund.Rounds.TryGetValue(roundId, out var round)) return null;
-        var payouts = await PayoutViews.ManyAsync(session, round.PayoutIds, ct);
-        return RoundView.From(fund, round, id => payouts[id]);
+        if (round.Status != RoundStatus.Released) return RoundView.From(fund, round, id => throw new InvalidOperationException($"Round {round.Number} has no payouts."));
+        var payouts = await PayoutViews.OfRoundAsync(session, roundId, ct);
+        var byId = payouts.ToDictionary(p => p.Id);
+        return RoundView.From(fund, round with { PayoutIds = [.. payouts.Select(p => p.Id)] }, id => byId[id]);
     }
 
     /// <summary>

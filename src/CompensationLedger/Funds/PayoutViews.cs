@@ -50,14 +50,20 @@ public static class PayoutViews
         return new PagedList<PayoutView>(items, page, pageSize, total);
     }
 
-    /// <summary>The payouts with these ids, as the fund's fold makes them (a missing id is left out).</summary>
-    public static async Task<IReadOnlyDictionary<Guid, Payout>> ManyAsync(IQuerySession session, IReadOnlyCollection<Guid> payoutIds, CancellationToken ct)
+    /// <summary>
+    /// The payouts a round issued (its reissues are not its own), in the order it issued them: their references are numbered in that
+    /// order (<see cref="ReleaseRoundEndpoint.PayoutReference"/>), so by length and then ordinally, as a number past 99,999 is longer.
+    /// </summary>
+    public static async Task<IReadOnlyList<Payout>> OfRoundAsync(IQuerySession session, Guid roundId, CancellationToken ct)
     {
-        if (payoutIds.Count == 0) return new Dictionary<Guid, Payout>();
         var serializer = session.DocumentStore.Options.Serializer();
-        var rows = await ReportSql.ReadAsync(session, $"select {Columns} from {Table(session)} where payout_id = any(@payouts)",
-            r => ReadPayout(r, serializer)?.Payout ?? throw Unfilled(r.GetGuid(8)), ct, ("payouts", payoutIds.ToArray()));
-        return rows.ToDictionary(p => p.Id);
+        return await ReportSql.ReadAsync(session,
+            $"""
+             select {Columns} from {Table(session)}
+             where round_id = @round and reissue_of is null
+             order by length(reference), reference collate "C"
+             """,
+            r => ReadPayout(r, serializer)?.Payout ?? throw Unfilled(r.GetGuid(8)), ct, ("round", roundId));
     }
 
     internal static string Table(IQuerySession session) => $"{session.DocumentStore.Options.DatabaseSchemaName}.{FundReportProjection.PayoutsTable}";

@@ -132,6 +132,8 @@ public sealed partial class FundReportProjection : EventProjection, JasperFx.Eve
         payouts.Indexes.Add(new IndexDefinition($"ix_{PayoutsTable}_reissue_of").AgainstColumns("reissue_of"));
         // The payout list, in reference order (ordinal, as it always was), a page at a time.
         payouts.Indexes.Add(new IndexDefinition($"ix_{PayoutsTable}_reference") { Collation = "C" }.AgainstColumns("reference"));
+        // A round's payouts for its view: the fund's snapshot no longer lists them (Round.PayoutIds).
+        payouts.Indexes.Add(new IndexDefinition($"ix_{PayoutsTable}_round").AgainstColumns("round_id"));
 
         var lines = New(StatementLinesTable);
         lines.AddColumn<Guid>("fund_id").AsPrimaryKey();

@@ -97,7 +97,10 @@ public sealed class FundSnapshotJsonSpecs
         fund.Complete.ShouldBeTrue();
         JsonSerializer.Serialize(read, Json).ShouldBe(json);
         // The entitlements and payouts as their rows give them back (EntitlementRows, PayoutViews, FundRows).
-        var withRows = read with { Entitlements = fund.Entitlements, Payouts = fund.Payouts };
+        JsonNode.Parse(json)!["rounds"]![Round1.ToString()]!.AsObject().ContainsKey("payoutIds").ShouldBeFalse("the round's payouts are found by their rows' round");
+        read.Rounds[Round1].PayoutIds.ShouldBeEmpty();
+        var withRows = read with { Entitlements = fund.Entitlements, Payouts = fund.Payouts,
+            Rounds = read.Rounds.SetItem(Round1, read.Rounds[Round1] with { PayoutIds = fund.Rounds[Round1].PayoutIds }) };
         JsonSerializer.Serialize(RoundView.From(withRows, withRows.Rounds[Round1]), Json).ShouldBe(JsonSerializer.Serialize(RoundView.From(fund, fund.Rounds[Round1]), Json));
         JsonSerializer.Serialize(FundView.From(withRows, Now), Json).ShouldBe(JsonSerializer.Serialize(FundView.From(fund, Now), Json));
         JsonNode.Parse(json)!["rounds"]![Round1.ToString()]!["allocations"]!.AsArray().Count.ShouldBe(0, "a released round's allocations are its payouts' claim lines");
@@ -165,12 +168,14 @@ public sealed class FundSnapshotJsonSpecs
         }
         json["entitlements"] = entitlements;
         json["rounds"]![Round1.ToString()]!["allocations"] = JsonSerializer.SerializeToNode(fund.AllocationsOf(fund.Rounds[Round1]), Json);
+        json["rounds"]![Round1.ToString()]!["payoutIds"] = JsonSerializer.SerializeToNode(fund.Rounds[Round1].PayoutIds, Json);
 
         var read = RoundTrip(json.ToJsonString(Json));
 
         read.Payouts.ShouldBeEmpty("the rows hold them; the next write of the snapshot drops them");
         read.Entitlements.ShouldBeEmpty("the rows hold them; the next write of the snapshot drops them");
-        JsonSerializer.Serialize(RoundView.From(read, read.Rounds[Round1], id => fund.Payouts[id]), Json).ShouldBe(JsonSerializer.Serialize(RoundView.From(fund, fund.Rounds[Round1]), Json));
+        read.Rounds[Round1].PayoutIds.ShouldBeEmpty("the rows hold them, by their round");
+        JsonSerializer.Serialize(RoundView.From(read, read.Rounds[Round1] with { PayoutIds = fund.Rounds[Round1].PayoutIds }, id => fund.Payouts[id]), Json).ShouldBe(JsonSerializer.Serialize(RoundView.From(fund, fund.Rounds[Round1]), Json));
         JsonSerializer.Serialize(read, Json).ShouldBe(JsonSerializer.Serialize(fund with { Payouts = read.Payouts, Rounds = read.Rounds }, Json));
     }
 
