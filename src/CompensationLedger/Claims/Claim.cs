@@ -409,6 +409,9 @@ public sealed record Claim(
     /// The rebuild's fold (<see cref="Infrastructure.IFoldsMany{TSelf}"/>): the events' data folded by <see cref="Applying"/>, the version
     /// set to the stream's, without wrapping each event in Marten's metadata first (issue #7).
     /// </summary>
+    /// <summary>Every claim event changes the claim's snapshot.</summary>
+    public static IReadOnlyCollection<Type> NotInSnapshot { get; } = [];
+
     public static Claim? FoldMany(Claim? claim, IReadOnlyList<object> events, long streamVersion) =>
         events.Count == 0 ? claim : events.Aggregate(claim, (state, e) => (Claim?)Applying(state, e))! with { Version = checked((int)streamVersion) };
 }

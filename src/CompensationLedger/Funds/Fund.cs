@@ -479,14 +479,33 @@ public sealed record Fund(
     /// The snapshot keeps no entitlements or payouts, so the rebuild folds the books without them: the fund it folds onto (a chunk of
     /// the stream at a time) holds none, and those a chunk records are dropped at its end instead of piling up for the whole stream.
     /// </remarks>
-    public static Fund? FoldMany(Fund? fund, IReadOnlyList<object> events, long streamVersion) =>
-        FundFold.Fold(fund is null ? null : fund with { Complete = false }, events) is { } folded
-            ? folded with
-            {
-                Version = checked((int)streamVersion), Complete = false,
-                Entitlements = ImmutableDictionary<Guid, Entitlement>.Empty, Payouts = ImmutableDictionary<Guid, Payout>.Empty,
-            }
-            : null;
+    public static Fund? FoldMany(Fund? fund, IReadOnlyList<object> events, long streamVersion)
+    {
+        IReadOnlyList<object> rest = events;
+        if (fund is null)
+        {
+            // The fund as established, holding none of its entitlements and payouts from the start (NotInSnapshot: the rebuild may
+            // leave out the events that record them).
+            if (events.Count == 0) return null;
+            fund = events[0] is FundEstablished established
+                ? Create(established) with { Version = 1 }
+                : throw new ArgumentException($"A fund's first event is {nameof(FundEstablished)}, not {events[0].GetType().Name}.", nameof(events));
+            rest = events.Skip(1).ToArray();
+        }
+        var folded = FundFold.Fold(fund with { Complete = false }, rest)!;
+        return folded with
+        {
+            Version = checked((int)streamVersion), Complete = false,
+            Entitlements = ImmutableDictionary<Guid, Entitlement>.Empty, Payouts = ImmutableDictionary<Guid, Payout>.Empty,
+        };
+    }
+
+    /// <summary>
+    /// What the snapshot stores nothing of (<see cref="Infrastructure.IFoldsMany{TSelf}.NotInSnapshot"/>): an entitlement recorded (its
+    /// row is the fund report projection's), a reissue prepared or withdrawn (on the payout's row). Half of a fund's events are
+    /// entitlements recorded; the Fund snapshot's rebuild reads and parses none of them.
+    /// </summary>
+    public static IReadOnlyCollection<Type> NotInSnapshot { get; } = [typeof(EntitlementRecorded), typeof(PayoutReissuePrepared), typeof(PayoutReissueWithdrawn)];
 
     /// <summary>The business instant of a fund event.</summary>
     public static Instant OccurredAt(object e) => e switch

@@ -11,4 +11,10 @@ public interface IFoldsMany<TSelf> where TSelf : class, IFoldsMany<TSelf>
     /// stream's first event); <paramref name="streamVersion"/> is the version of the last of them, as the aggregator would set it.
     /// </summary>
     static abstract TSelf? FoldMany(TSelf? snapshot, IReadOnlyList<object> events, long streamVersion);
+
+    /// <summary>
+    /// Event types that change nothing the snapshot stores (<see cref="FoldMany"/> may be given a stream without them): the rebuild
+    /// counts them for the stream's version and does not read or parse their data.
+    /// </summary>
+    static abstract IReadOnlyCollection<Type> NotInSnapshot { get; }
 }

@@ -61,6 +61,7 @@ public sealed class SnapshotRebuild<T> where T : class
     private readonly Marten.Events.EventGraph graph;
     private readonly IAggregator<T, IQuerySession> aggregator;
     private readonly Func<T?, IReadOnlyList<object>, long, T?>? foldMany; // the snapshot's own IFoldsMany, where it has one
+    private readonly string[] notInSnapshot; // its event types that change nothing it stores: their data is neither read nor parsed
     private readonly Func<T, Guid> idOf;
     private readonly string schema, shadow, events, tableName, dotNetType;
     private readonly string createTable;
@@ -86,6 +87,9 @@ public sealed class SnapshotRebuild<T> where T : class
             ? typeof(T).GetMethod("FoldMany", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)!
                 .CreateDelegate<Func<T?, IReadOnlyList<object>, long, T?>>()
             : null;
+        notInSnapshot = foldMany is null ? []
+            : ((IReadOnlyCollection<Type>)typeof(T).GetProperty("NotInSnapshot", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)!.GetValue(null)!)
+                .Select(t => graph.EventMappingFor(t).EventTypeName).ToArray();
         idOf = typeof(T).GetProperty("Id") is { PropertyType: var idType, GetMethod: { } getId } && idType == typeof(Guid)
             ? getId.CreateDelegate<Func<T, Guid>>()
             : throw new InvalidOperationException($"{typeof(T).Name} has no Guid Id: only snapshots of Guid-identified streams are rebuilt this way.");
@@ -258,9 +262,13 @@ public sealed class SnapshotRebuild<T> where T : class
     {
         // Stream by stream, in version order: Marten's unique index on (stream_id, version) gives this order without a sort.
         var command = new NpgsqlCommand(
-            $"select stream_id, version, seq_id, id, type, data, timestamp from {events} where {where} and type = any(@types) and not is_archived order by stream_id, version",
+            $"""
+             select stream_id, version, seq_id, id, type, case when type = any(@not_in_snapshot) then null else data end, timestamp
+             from {events} where {where} and type = any(@types) and not is_archived order by stream_id, version
+             """,
             connection, tx);
         command.Parameters.AddWithValue("types", eventTypes.Keys.ToArray());
+        command.Parameters.AddWithValue("not_in_snapshot", notInSnapshot);
         return command;
     }
 
@@ -296,9 +304,10 @@ public sealed class SnapshotRebuild<T> where T : class
                 pendingData.Clear();
             }
             streamId = id;
-            var data = serializer.FromJson(eventTypes[r.GetString(4)], r, 5);
             version = r.GetInt64(1);
             eventCount++;
+            if (r.IsDBNull(5)) continue; // a type the snapshot does not store anything of: its version counts, nothing else
+            var data = serializer.FromJson(eventTypes[r.GetString(4)], r, 5);
             if (foldMany is not null)
             {
                 pendingData.Add(data);
