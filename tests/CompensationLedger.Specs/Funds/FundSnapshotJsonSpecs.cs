@@ -33,29 +33,7 @@ public sealed class FundSnapshotJsonSpecs
     private static Money Usd(decimal amount) => Money.Of(amount, "USD");
 
     /// <summary>Two pools (Xinda's claims are paid from its pool first, then from the general pool), Ann with two claims, Bob with one, all released.</summary>
-    private static Fund Released()
-    {
-        var fund = Fund.Replay([
-            new FundEstablished(FundId, "Fair Play Fund", "Alibaba.com", "USD", ["Alibaba.com"],
-                new PolicyVersion(1, new LocalDate(2011, 2, 21), 0.70m, Usd(1_000m), null, Usd(0m), 90, 30, 60, true), "fiona", Now),
-            new PoolOpened(FundId, General, PoolKind.General, "General pool", null, "fiona", Now),
-            new PoolOpened(FundId, Xinda, PoolKind.Perpetrator, "Xinda forfeited fees", new PerpetratorAccount(CaseId, "Alibaba.com", "cnxinda"), "fiona", Now),
-            new PoolDeposited(FundId, General, Usd(5_000m), "DEP-1", new LocalDate(2011, 5, 30), "fiona", Now),
-            new PoolDeposited(FundId, Xinda, Usd(300m), "DEP-2", new LocalDate(2011, 5, 30), "fiona", Now),
-            new EntitlementRecorded(FundId, Claim(1), "CL-2011-000001", CaseId, "Alibaba.com", "cnxinda", "GB", Usd(980m), "claims", Now, "buyer:ann"),
-            new EntitlementRecorded(FundId, Claim(2), "CL-2011-000002", CaseId, "Alibaba.com", "other", "GB", Usd(350.50m), "claims", Now, "buyer:ann"),
-            new EntitlementRecorded(FundId, Claim(3), "CL-2011-000003", CaseId, "Alibaba.com", "other", "US", Usd(700m), "claims", Now),
-        ]);
-        fund = Apply(fund, PrepareRoundEndpoint.Decide(fund, Round1, "fiona", Now));
-        var n = 0;
-        return Apply(fund, ReleaseRoundEndpoint.Decide(fund, Round1, () => Guid.Parse($"0195a2c0-0000-7000-8000-0000010d{++n:D4}"), "frank", Now));
-    }
-
-    private static Fund Apply(Fund fund, Decision decision)
-    {
-        decision.Refusal.ShouldBeNull();
-        return decision.Events.Aggregate(fund, (state, e) => Fund.Fold(state, e)!);
-    }
+    private static Fund Released() => Fund.Replay(Events());
 
     private static Fund RoundTrip(string json) => JsonSerializer.Deserialize<Fund>(json, Json)!;
 
