@@ -9,8 +9,8 @@ namespace CompensationLedger.Funds;
 /// keeps the books (pools, policies, rounds, deposits, statement ids) and neither (<see cref="Fund.Entitlements"/>,
 /// <see cref="Fund.Payouts"/>); each row (<c>fund_entitlements</c>, <c>report_payouts</c>) is written in the same transaction as the
 /// event that changes it, so a row read after the snapshot is at least as new as the snapshot, and a row newer than it means another
-/// decision committed after the stream was read: this decision's append then fails Marten's version check (409), as it would have
-/// with everything in the snapshot.
+/// decision committed after the stream was read: <see cref="AtVersionAsync"/>, called once the rows are read, then makes the decision
+/// a concurrent change (409), as its append would have been with everything in the snapshot.
 /// </summary>
 public static class FundRows
 {
@@ -61,10 +61,6 @@ public static class FundRows
             r => r.GetInt64(0), ct, ("fund", fund.Id));
         return version.Count == 1 && version[0] == (readAt ?? fund.Version) ? fund : throw new JasperFx.ConcurrencyException(typeof(Fund), fund.Id);
     }
-
-    /// <summary>The fund with every entitlement it owes (a round's preparation weighs them all; so do the fund's views).</summary>
-    public static async Task<Fund> WithEntitlementsAsync(IQuerySession session, Fund fund, CancellationToken ct) =>
-        With(fund, await EntitlementRows.OfFundAsync(session, fund.Id, ct));
 
     /// <summary>The fund with every entitlement of the buyers still owed money: all that a round's preparation weighs.</summary>
     public static async Task<Fund> WithBuyersStillOwedAsync(IQuerySession session, Fund fund, CancellationToken ct) =>

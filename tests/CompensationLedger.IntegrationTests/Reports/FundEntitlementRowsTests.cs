@@ -113,6 +113,27 @@ public sealed class FundEntitlementRowsTests(LedgerApp app) : IntegrationTest(ap
         (await Read()).ShouldBe(expected);
     }
 
+    /// <summary>
+    /// A decision reads its rows after the snapshot: if another decision committed in between, the rows are newer than the snapshot,
+    /// and the decision is a concurrent change (what its append would be) instead of a decision, or a refusal, on a mix of the two.
+    /// </summary>
+    [Fact]
+    public async Task rows_read_after_another_decision_committed_make_the_decision_a_concurrent_change()
+    {
+        await FundReportTablesTests.Scenario(App);
+        await using var session = App.Store.LightweightSession();
+        var stream = await session.Events.FetchForWriting<Fund>(FundId);
+        var read = await FundRows.WithBuyersStillOwedAsync(session, stream.Aggregate!, CancellationToken.None);
+        (await FundRows.AtVersionAsync(session, read, stream.CurrentVersion, CancellationToken.None)).ShouldBeSameAs(read, "nothing committed since the snapshot");
+        (await FundRows.AtVersionAsync(session, read, null, CancellationToken.None)).ShouldBeSameAs(read, "the snapshot's own version is the stream's");
+
+        await FundReportTablesTests.Decide(App, LedgerApp.Start + Duration.FromDays(9), (f, now) =>
+            DepositToPoolEndpoint.Decide(f, f.GeneralPool!.Id, new DepositToPool(Money.Of(1m, "USD"), "RACE-1", new LocalDate(2011, 4, 20)), "fiona", now));
+
+        await Should.ThrowAsync<JasperFx.ConcurrencyException>(() => FundRows.AtVersionAsync(session, read, stream.CurrentVersion, CancellationToken.None));
+        await Should.ThrowAsync<JasperFx.ConcurrencyException>(() => FundRows.AtVersionAsync(session, read, null, CancellationToken.None));
+    }
+
     [Fact]
     public async Task the_readers_return_exactly_the_fold_s_entitlements_of_the_fund_of_given_claims_and_of_their_buyers()
     {
