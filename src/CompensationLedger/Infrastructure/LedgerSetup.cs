@@ -116,7 +116,14 @@ public static class LedgerSetup
             .IntegrateWithWolverine(wolverine => wolverine.MessageStorageSchemaName = WolverineSchema);
         // Outside Production the schema is built at start, all of it: objects used only through SQL
         // (the claim reference sequence, the idempotency table) are never created lazily by Marten.
-        if (!production) marten.ApplyAllDatabaseChangesOnStartup();
+        if (!production)
+        {
+            marten.ApplyAllDatabaseChangesOnStartup();
+            // Right after the schema changes and before Wolverine starts (hosted services start in this order): a message left in the
+            // durable inbox (an approval's entitlement) must not write to the fund before the rows it needs are filled from the
+            // snapshots, since its write drops them from the snapshot it rewrites.
+            services.AddHostedService<Reports.ReportFillsOnStart>();
+        }
 
         builder.Host.UseWolverine(opts =>
         {
@@ -178,7 +185,6 @@ public static class LedgerSetup
         services.AddSingleton<StatusLookup.LookupGuard>();
         services.AddHostedService<Demo.FundDemoSeedOnStart>();
         services.AddHostedService<Reports.ClaimTotalsRollupWriter>();
-        if (!production) services.AddHostedService<Reports.ReportFillsOnStart>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
         return builder;
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using CompensationLedger.Cases;
 using CompensationLedger.Funds;
 using CompensationLedger.Infrastructure;
@@ -111,6 +112,20 @@ public sealed class FundEntitlementRowsTests(LedgerApp app) : IntegrationTest(ap
         await new ReportFillsOnStart(App.Store, NullLogger<ReportFillsOnStart>.Instance).StartAsync(CancellationToken.None);
         (await Count($"select count(*) from {LedgerSetup.Schema}.{PayoutsTable} where issued is null or status is null")).ShouldBe(0);
         (await Read()).ShouldBe(expected);
+    }
+
+    /// <summary>
+    /// Outside Production the fills run on start after Marten's schema changes and before Wolverine starts: a message left in the
+    /// durable inbox must not write to a fund (dropping the entitlements from its snapshot) before they are filled from it.
+    /// </summary>
+    [Fact]
+    public void the_fills_on_start_run_before_wolverine_processes_messages()
+    {
+        var started = App.Host.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().Select(s => s.GetType()).ToList();
+        var fills = started.IndexOf(typeof(ReportFillsOnStart));
+        fills.ShouldBeGreaterThanOrEqualTo(0);
+        var wolverine = started.FindIndex(t => t.Namespace?.StartsWith("Wolverine", StringComparison.Ordinal) == true);
+        wolverine.ShouldBeGreaterThan(fills, string.Join(", ", started.Select(t => t.Name)));
     }
 
     /// <summary>
