@@ -487,9 +487,7 @@ public sealed record Fund(
             // The fund as established, holding none of its entitlements and payouts from the start (NotInSnapshot: the rebuild may
             // leave out the events that record them).
             if (events.Count == 0) return null;
-            fund = events[0] is FundEstablished established
-                ? Create(established) with { Version = 1 }
-                : throw new ArgumentException($"A fund's first event is {nameof(FundEstablished)}, not {events[0].GetType().Name}.", nameof(events));
+            fund = FundFold.Fold(null, [events[0]])!; // refuses a stream that does not begin with the fund established
             rest = events.Skip(1).ToArray();
         }
         var folded = FundFold.Fold(fund with { Complete = false }, rest)!;

@@ -17,7 +17,7 @@ namespace CompensationLedger.Funds;
 public static class FundDocumentViews
 {
     public static async Task<FundView?> FundAsync(IQuerySession session, Guid fundId, Instant now, CancellationToken ct) =>
-        await ReadAsync(session, fundId, ct) is { } fund ? await ViewAsync(session, fund, now, ct) : null;
+        await ReadAsync(session, fundId, ct) is { } fund ? await ViewOfAsync(session, fund, now, ct) : null;
 
     /// <summary>
     /// The view of a fund as a decision just left it (its events not yet committed: a policy version added, a case covered), which
@@ -25,9 +25,7 @@ public static class FundDocumentViews
     /// decision left in force (the cap per buyer may have changed), and a released round's total from its payouts' rows where
     /// the snapshot does not keep it; such a decision changes neither.
     /// </summary>
-    public static Task<FundView> ViewOfAsync(IQuerySession session, Fund updated, Instant now, CancellationToken ct) => ViewAsync(session, updated, now, ct);
-
-    private static async Task<FundView> ViewAsync(IQuerySession session, Fund fund, Instant now, CancellationToken ct)
+    public static async Task<FundView> ViewOfAsync(IQuerySession session, Fund fund, Instant now, CancellationToken ct)
     {
         // Each released round's total and count are kept in the snapshot since they were (Round.ReleasedTotal); only a snapshot from
         // before sums them from the payout rows.

@@ -44,8 +44,8 @@ public static class FundStreams
         var stream = await session.Events.FetchForWriting<Fund>(fundId, ct);
         var fund = stream.Aggregate!;
         // The snapshot keeps no entitlements or payouts: a decision reads the ones it weighs from their rows (FundRows).
+        read ??= kind == FundIndexKind.Payout ? f => FundRows.WithPayoutChainAsync(session, f, id, ct) : null;
         if (read is not null) fund = await FundRows.AtVersionAsync(session, await read(fund), stream.CurrentVersion, ct);
-        else if (kind == FundIndexKind.Payout) fund = await FundRows.AtVersionAsync(session, await FundRows.WithPayoutChainAsync(session, fund, id, ct), stream.CurrentVersion, ct);
         var decision = decide(fund, clock.GetCurrentInstant());
         if (decision.Refusal is { } refusal) return refusal.ToProblem().ToResult();
         stream.AppendMany(decision.Events);

@@ -416,13 +416,5 @@ public sealed class FundEntitlementRowsTests(LedgerApp app) : IntegrationTest(ap
         return (await session.QueryAsync<long>(sql)).Single();
     }
 
-    /// <summary>One event through its <c>Project</c> method, in a transaction of its own (nothing for an event the projection ignores).</summary>
-    private async Task ProjectOne(FundReportProjection projection, JasperFx.Events.IEvent e)
-    {
-        var handled = typeof(FundReportProjection).GetMethods().Any(m => m.Name == "Project" && m.GetParameters()[0].ParameterType == typeof(JasperFx.Events.IEvent<>).MakeGenericType(e.EventType));
-        if (!handled) return;
-        await using var session = App.Store.LightweightSession();
-        projection.Project((dynamic)e, session);
-        await session.SaveChangesAsync();
-    }
+    private Task ProjectOne(FundReportProjection projection, JasperFx.Events.IEvent e) => FundReportTablesTests.ProjectOne(App, projection, e);
 }

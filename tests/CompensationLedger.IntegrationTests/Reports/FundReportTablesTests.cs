@@ -281,11 +281,14 @@ public sealed class FundReportTablesTests(LedgerApp app) : IntegrationTest(app)
     }
 
     /// <summary>One event through its <c>Project</c> method, in a transaction of its own (nothing for an event the projection ignores).</summary>
-    private async Task ProjectOne(FundReportProjection projection, JasperFx.Events.IEvent e)
+    private Task ProjectOne(FundReportProjection projection, JasperFx.Events.IEvent e) => ProjectOne(App, projection, e);
+
+    /// <inheritdoc cref="ProjectOne(FundReportProjection, JasperFx.Events.IEvent)"/>
+    internal static async Task ProjectOne(LedgerApp app, FundReportProjection projection, JasperFx.Events.IEvent e)
     {
         var handled = typeof(FundReportProjection).GetMethods().Any(m => m.Name == "Project" && m.GetParameters()[0].ParameterType == typeof(JasperFx.Events.IEvent<>).MakeGenericType(e.EventType));
         if (!handled) return;
-        await using var session = App.Store.LightweightSession();
+        await using var session = app.Store.LightweightSession();
         projection.Project((dynamic)e, session);
         await session.SaveChangesAsync();
     }
